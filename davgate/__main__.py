@@ -1,0 +1,3 @@
+from davgate.cli import main
+
+raise SystemExit(main())
