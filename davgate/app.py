@@ -1,0 +1,95 @@
+"""Build the WSGI application from a davgate configuration.
+
+This is the one place where WsgiDAV's own configuration dict is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wsgidav.dir_browser import WsgiDavDirBrowser
+from wsgidav.error_printer import ErrorPrinter
+from wsgidav.http_authenticator import HTTPAuthenticator
+from wsgidav.request_resolver import RequestResolver
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from davgate import auth, providers, state
+from davgate.auth.domain import AuthSetup, DomainController
+from davgate.config import Config
+from davgate.namespace import Namespace
+from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
+
+
+def build_mounts(config: Config) -> dict[str, providers.Mount]:
+    """One Mount object per configured mount path."""
+    return {path: providers.load(options.type)(path, options) for path, options in config.mounts.items()}
+
+
+def open_state(config: Config) -> state.StateStore:
+    options = {k: v for k, v in vars(config.state).items() if k != "type"}
+    return state.open_store(config.state.type, **options)
+
+
+def auth_setup(config: Config) -> AuthSetup:
+    passwords = None
+    if config.auth.htpasswd is not None:
+        passwords = auth.load("htpasswd", path=config.auth.htpasswd)
+    return AuthSetup(realm=config.auth.realm, anonymous=config.auth.anonymous, passwords=passwords)
+
+
+@dataclass
+class Application:
+    """The WSGI callable plus what must be closed with it."""
+
+    wsgi: WsgiDAVApp
+    store: state.StateStore
+    mounts: dict[str, providers.Mount]
+
+    def __call__(self, environ: dict, start_response):
+        return self.wsgi(environ, start_response)
+
+    def close(self) -> None:
+        for mount in self.mounts.values():
+            mount.close()
+        self.store.close()
+
+
+def wsgidav_config(config: Config, namespace: Namespace, store: state.StateStore) -> dict:
+    return {
+        "provider_mapping": {"/": namespace},
+        "mount_path": None,
+        "block_size": config.server.block_size,
+        "lock_storage": StoreLockStorage(store),
+        "property_manager": StorePropertyManager(store),
+        "http_authenticator": {
+            "domain_controller": DomainController,
+            "accept_basic": True,
+            "accept_digest": False,
+            "default_to_digest": False,
+            "trusted_auth_header": None,
+        },
+        "davgate.auth": auth_setup(config),
+        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, WsgiDavDirBrowser, RequestResolver],
+        "dir_browser": {
+            "enable": True,
+            "icon": False,
+            "response_trailer": "davgate",
+            "show_user": True,
+            "davmount": True,
+            "ms_sharepoint_support": False,
+            "libre_office_support": False,
+        },
+        "suppress_version_info": True,
+        "add_header_MS_Author_Via": True,
+        "logging": {"enable": False},
+        "verbose": 3,
+    }
+
+
+def build_app(config: Config, mounts: dict[str, providers.Mount] | None = None) -> Application:
+    """The davgate WSGI application; ``mounts`` defaults to fresh ones from ``config``."""
+    mounts = build_mounts(config) if mounts is None else mounts
+    store = open_state(config)
+    namespace = Namespace(mounts)
+    wsgi = WsgiDAVApp(wsgidav_config(config, namespace, store))
+    return Application(wsgi=wsgi, store=store, mounts=mounts)

@@ -1,0 +1,204 @@
+"""The ``local`` provider: a folder on this machine (or a Ceph/Rook volume mounted here)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from davgate import errors
+from davgate.providers import Entry, Mount, Upload
+
+TEMP_PREFIX = ".davgate-upload-"
+
+ERRNO_ERRORS: dict[int, type[errors.StorageError]] = {
+    errno.ENOENT: errors.NotFound,
+    errno.EEXIST: errors.Exists,
+    errno.ENOTEMPTY: errors.NotEmpty,
+    errno.ENOTDIR: errors.Conflict,
+    errno.EISDIR: errors.Conflict,
+    errno.EACCES: errors.Forbidden,
+    errno.EPERM: errors.Forbidden,
+    errno.EROFS: errors.ReadOnly,
+    errno.ENOSPC: errors.NoSpace,
+    errno.EDQUOT: errors.NoSpace,
+}
+
+
+@contextlib.contextmanager
+def translated(rel: str) -> Iterator[None]:
+    """Raise davgate errors for OSErrors, by errno."""
+    try:
+        yield
+    except OSError as error:
+        cls = ERRNO_ERRORS.get(error.errno or 0, errors.StorageError)
+        raise cls(rel, error.strerror) from error
+
+
+def contain(root: str, rel: str) -> str:
+    """The real path of ``rel`` under ``root``; refuses anything that leaves it.
+
+    ``root`` must already be a real path. Symlinks are resolved first, so a
+    link that points out of the mount is refused like ``..`` is.
+    """
+    full = os.path.realpath(os.path.join(root, rel))
+    if os.path.commonpath([root, full]) != root:
+        raise errors.OutsideMount(rel)
+    return full
+
+
+def entry_from_stat(name: str, st: os.stat_result) -> Entry:
+    is_folder = (st.st_mode & 0o170000) == 0o040000
+    return Entry(
+        name=name,
+        is_folder=is_folder,
+        size=0 if is_folder else st.st_size,
+        modified=st.st_mtime,
+        etag=f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}",
+    )
+
+
+class LocalUpload(Upload):
+    """Writes to a temporary file beside the target; ``os.replace`` commits."""
+
+    def __init__(self, target: str, rel: str) -> None:
+        self.target = target
+        self.rel = rel
+        folder = os.path.dirname(target)
+        self.temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}")
+        with translated(rel):
+            fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        self.file = os.fdopen(fd, "wb", buffering=0)
+
+    def write(self, data: bytes) -> int:
+        with translated(self.rel):
+            view = memoryview(data)
+            while view:
+                view = view[self.file.write(view) :]
+        return len(data)
+
+    def commit(self) -> None:
+        with translated(self.rel):
+            self.file.close()
+            if os.path.isdir(self.target):
+                raise IsADirectoryError(errno.EISDIR, "a folder is in the way", self.target)
+            os.replace(self.temp, self.target)
+
+    def abort(self) -> None:
+        self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
+
+
+class LocalMount(Mount):
+    """Serves the folder ``options.root``."""
+
+    def __init__(self, path: str, options) -> None:
+        super().__init__(path, options)
+        self.root = os.path.realpath(options.root)
+
+    def resolve(self, rel: str) -> str:
+        if os.path.basename(rel).startswith(TEMP_PREFIX):
+            raise errors.Forbidden(rel, "reserved file name")
+        return contain(self.root, rel)
+
+    def stat(self, rel: str) -> Entry | None:
+        full = self.resolve(rel)
+        try:
+            st = os.stat(full)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return entry_from_stat(os.path.basename(full), st)
+
+    def list(self, rel: str) -> list[Entry]:
+        full = self.resolve(rel)
+        entries = []
+        with translated(rel), os.scandir(full) as scan:
+            for item in scan:
+                if item.name.startswith(TEMP_PREFIX) or not self.contains_link(item):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    entries.append(entry_from_stat(item.name, item.stat()))
+        return entries
+
+    def contains_link(self, item: os.DirEntry) -> bool:
+        """A symlink is listed only if it stays inside the mount."""
+        if not item.is_symlink():
+            return True
+        real = os.path.realpath(item.path)
+        return os.path.commonpath([self.root, real]) == self.root
+
+    def open_read(self, rel: str) -> BinaryIO:
+        with translated(rel):
+            return open(self.resolve(rel), "rb")  # noqa: SIM115 - the caller closes it
+
+    def open_upload(self, rel: str) -> Upload:
+        return LocalUpload(self.resolve(rel), rel)
+
+    def make_folder(self, rel: str) -> None:
+        with translated(rel):
+            os.mkdir(self.resolve(rel))
+
+    def remove_file(self, rel: str) -> None:
+        with translated(rel):
+            os.unlink(self.resolve(rel))
+
+    def remove_folder(self, rel: str) -> None:
+        full = self.resolve(rel)
+        if full == self.root:
+            raise errors.Forbidden(rel, "the mount's root cannot be removed")
+        with translated(rel):
+            shutil.rmtree(full)
+
+    def copy_file(self, src: str, dest: str) -> bool:
+        upload = LocalUpload(self.resolve(dest), dest)
+        try:
+            with translated(src), open(self.resolve(src), "rb") as source:
+                shutil.copyfileobj(source, upload.file, 1024 * 1024)
+            upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
+        return True
+
+    def move(self, src: str, dest: str) -> bool:
+        with translated(src):
+            os.rename(self.resolve(src), self.resolve(dest))
+        return True
+
+    def set_modified(self, rel: str, timestamp: float) -> bool:
+        with translated(rel):
+            os.utime(self.resolve(rel), (timestamp, timestamp))
+        return True
+
+    def space(self) -> tuple[int, int] | None:
+        usage = shutil.disk_usage(self.root)
+        return usage.used, usage.free
+
+    def start(self) -> None:
+        """Remove temporary files of uploads whose process has died."""
+        for folder, _dirs, files in os.walk(self.root):
+            for name in files:
+                if name.startswith(TEMP_PREFIX) and not upload_owner_alive(name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(folder, name))
+
+
+def upload_owner_alive(name: str) -> bool:
+    pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,267 @@
+"""WebDAV resources over any :class:`~davgate.providers.Mount`.
+
+Everything a backend would otherwise repeat lives here once: ETags, Range
+(through seekable streams), atomic PUT (through :class:`Upload`), COPY and
+MOVE inside one mount (server-side when the backend can) or across mounts
+(streamed), dead properties and locks that follow their resource, and the
+translation of davgate errors into HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, BinaryIO
+
+from wsgidav import util
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_provider import DAVCollection, DAVNonCollection
+
+from davgate import errors
+from davgate.providers import Entry, Mount, Upload
+
+if TYPE_CHECKING:
+    from davgate.namespace import Namespace
+
+COPY_CHUNK = 1024 * 1024
+
+
+@contextlib.contextmanager
+def translate() -> Iterator[None]:
+    """The boundary where storage errors become HTTP errors."""
+    try:
+        yield
+    except errors.StorageError as error:
+        raise errors.to_dav_error(error) from error
+
+
+def supports(mount: Mount, method: str) -> bool:
+    """True if ``mount`` overrides the optional ``method`` of :class:`Mount`."""
+    return getattr(type(mount), method) is not getattr(Mount, method)
+
+
+class MountedResource:
+    """What files and folders of a mount share."""
+
+    path: str
+    environ: dict
+    provider: Namespace
+
+    def setup(self, mount: Mount, rel: str, entry: Entry) -> None:
+        self.mount = mount
+        self.rel = rel
+        self.entry = entry
+
+    def check_writable(self) -> None:
+        if self.mount.readonly:
+            raise DAVError(HTTP_FORBIDDEN, context_info=f"{self.mount.path} is read-only")
+
+    def get_display_name(self) -> str:
+        return self.entry.name or self.mount.path.rsplit("/", 1)[-1]
+
+    def get_etag(self) -> str:
+        return self.entry.etag
+
+    def support_etag(self) -> bool:
+        return True
+
+    def get_last_modified(self) -> float:
+        return self.entry.modified
+
+    def get_creation_date(self) -> float | None:
+        return self.entry.created
+
+    def set_last_modified(self, dest_path: str, time_stamp: float, *, dry_run: bool) -> bool:
+        self.check_writable()
+        if not supports(self.mount, "set_modified"):
+            return False
+        if not dry_run:
+            with translate():
+                self.mount.set_modified(self.rel, time_stamp)
+        return True
+
+    def forget(self) -> None:
+        """Drop the dead properties and locks of this resource and below."""
+        self.remove_all_properties(recursive=True)
+        self.remove_all_locks(recursive=True)
+
+    def follow_properties(self, dest_path: str, is_move: bool, with_children: bool) -> None:
+        manager = self.provider.prop_manager
+        if manager is None:
+            return
+        src, dest = self.get_ref_url(), self.provider.ref_url(dest_path, self.is_collection)
+        if is_move:
+            manager.move_properties(src, dest, with_children=with_children, environ=self.environ)
+        else:
+            manager.copy_properties(src, dest, environ=self.environ)
+
+    def support_recursive_move(self, dest_path: str) -> bool:
+        target = self.provider.locate(dest_path)
+        return target is not None and target[0] is self.mount and supports(self.mount, "move")
+
+    def move_recursive(self, dest_path: str) -> list:
+        self.check_writable()
+        if self.rel == "":
+            raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be moved")
+        _mount, dest_rel = self.provider.locate(dest_path)
+        self.remove_all_locks(recursive=True)
+        with translate():
+            self.mount.move(self.rel, dest_rel)
+        self.follow_properties(dest_path, is_move=True, with_children=True)
+        return []
+
+
+class FileResource(MountedResource, DAVNonCollection):
+    """A file of a mount."""
+
+    def __init__(self, path: str, environ: dict, mount: Mount, rel: str, entry: Entry) -> None:
+        DAVNonCollection.__init__(self, path, environ)
+        self.setup(mount, rel, entry)
+        self.upload: Upload | None = None
+
+    def get_content_length(self) -> int:
+        return self.entry.size
+
+    def get_content_type(self) -> str:
+        return self.entry.guessed_type()
+
+    def support_ranges(self) -> bool:
+        return True
+
+    def get_content(self) -> BinaryIO:
+        with translate():
+            return self.mount.open_read(self.rel)
+
+    def begin_write(self, *, content_type: str | None = None) -> Upload:
+        self.check_writable()
+        with translate():
+            self.upload = self.mount.open_upload(self.rel)
+        return self.upload
+
+    def end_write(self, *, with_errors: bool) -> None:
+        upload, self.upload = self.upload, None
+        if upload is None:
+            return
+        if with_errors:
+            upload.abort()
+            return
+        try:
+            with translate():
+                upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
+        self.refresh()
+
+    def refresh(self) -> None:
+        with translate():
+            self.entry = self.mount.stat(self.rel) or self.entry
+
+    def delete(self) -> None:
+        self.check_writable()
+        with translate():
+            self.mount.remove_file(self.rel)
+        self.forget()
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        mount, dest_rel = self.provider.locate_or_fail(dest_path)
+        if mount.readonly:
+            raise DAVError(HTTP_FORBIDDEN, context_info=f"{mount.path} is read-only")
+        with translate():
+            if not (mount is self.mount and supports(mount, "copy_file")):
+                self.stream_to(mount, dest_rel)
+            else:
+                mount.copy_file(self.rel, dest_rel)
+        self.follow_properties(dest_path, is_move=is_move, with_children=False)
+
+    def stream_to(self, mount: Mount, dest_rel: str) -> None:
+        upload = mount.open_upload(dest_rel)
+        try:
+            with self.mount.open_read(self.rel) as source:
+                shutil.copyfileobj(source, upload, COPY_CHUNK)
+            upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
+
+
+class NewFileResource(FileResource):
+    """A file that a PUT or LOCK is about to create; it exists after commit."""
+
+    def __init__(self, path: str, environ: dict, mount: Mount, rel: str) -> None:
+        super().__init__(path, environ, mount, rel, Entry(name=util.get_uri_name(path), is_folder=False))
+
+
+class FolderResource(MountedResource, DAVCollection):
+    """A folder of a mount (the mount's root included)."""
+
+    def __init__(self, path: str, environ: dict, mount: Mount, rel: str, entry: Entry) -> None:
+        DAVCollection.__init__(self, path, environ)
+        self.setup(mount, rel, entry)
+
+    def member_rel(self, name: str) -> str:
+        return f"{self.rel}/{name}" if self.rel else name
+
+    def member_path(self, name: str) -> str:
+        return util.join_uri(self.path, name)
+
+    def get_member_names(self) -> list[str]:
+        with translate():
+            return [entry.name for entry in self.mount.list(self.rel)]
+
+    def get_member_list(self) -> list:
+        with translate():
+            entries = self.mount.list(self.rel)
+        return [self.member(entry) for entry in entries]
+
+    def get_member(self, name: str):
+        with translate():
+            entry = self.mount.stat(self.member_rel(name))
+        return self.member(entry) if entry else None
+
+    def member(self, entry: Entry):
+        cls = FolderResource if entry.is_folder else FileResource
+        return cls(self.member_path(entry.name), self.environ, self.mount, self.member_rel(entry.name), entry)
+
+    def get_used_bytes(self) -> int | None:
+        space = self.mount.space()
+        return space[0] if space else None
+
+    def get_available_bytes(self) -> int | None:
+        space = self.mount.space()
+        return space[1] if space else None
+
+    def create_empty_resource(self, name: str) -> FileResource:
+        """PUT commits the new file itself; LOCK needs it to exist now."""
+        self.check_writable()
+        resource = NewFileResource(self.member_path(name), self.environ, self.mount, self.member_rel(name))
+        if self.environ.get("REQUEST_METHOD") != "PUT":
+            resource.begin_write()
+            resource.end_write(with_errors=False)
+        return resource
+
+    def create_collection(self, name: str) -> None:
+        self.check_writable()
+        with translate():
+            self.mount.make_folder(self.member_rel(name))
+
+    def support_recursive_delete(self) -> bool:
+        return True
+
+    def delete(self) -> None:
+        self.check_writable()
+        if self.rel == "":
+            raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be removed")
+        with translate():
+            self.mount.remove_folder(self.rel)
+        self.forget()
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        mount, dest_rel = self.provider.locate_or_fail(dest_path)
+        if mount.readonly:
+            raise DAVError(HTTP_FORBIDDEN, context_info=f"{mount.path} is read-only")
+        with translate():
+            if mount.stat(dest_rel) is None:
+                mount.make_folder(dest_rel)
+        self.follow_properties(dest_path, is_move=False, with_children=False)
