@@ -83,7 +83,9 @@ class MountedResource:
 
     def forget(self) -> None:
         """Drop the dead properties and locks of this resource and below."""
-        self.remove_all_properties(recursive=True)
+        manager = self.provider.prop_manager
+        if manager is not None:
+            manager.remove_properties(self.get_ref_url(), self.environ, with_children=self.is_collection)
         self.remove_all_locks(recursive=True)
 
     def follow_properties(self, dest_path: str, is_move: bool, with_children: bool) -> None:
