@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davgate import errors
@@ -138,7 +138,7 @@ class FileResource(MountedResource, DAVNonCollection):
     def begin_write(self, *, content_type: str | None = None) -> Upload:
         self.check_writable()
         with translate():
-            self.upload = self.mount.open_upload(self.rel)
+            self.upload = CountedUpload(self.mount.open_upload(self.rel))
         return self.upload
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -149,6 +149,7 @@ class FileResource(MountedResource, DAVNonCollection):
             upload.abort()
             return
         try:
+            check_complete(upload.size, self.environ)
             with translate():
                 upload.commit()
         except BaseException:
@@ -186,6 +187,33 @@ class FileResource(MountedResource, DAVNonCollection):
         except BaseException:
             upload.abort()
             raise
+
+
+class CountedUpload(Upload):
+    """Counts what is written, so a body cut short is never committed."""
+
+    def __init__(self, upload: Upload) -> None:
+        self.upload = upload
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        return self.upload.write(data)
+
+    def commit(self) -> None:
+        self.upload.commit()
+
+    def abort(self) -> None:
+        self.upload.abort()
+
+
+def check_complete(received: int, environ: dict) -> None:
+    """A client that vanished mid-body looks like an early end of the body."""
+    if environ.get("REQUEST_METHOD") != "PUT":
+        return
+    expected = environ.get("CONTENT_LENGTH")
+    if expected and expected.isdigit() and int(expected) != received:
+        raise DAVError(HTTP_BAD_REQUEST, context_info=f"body ended after {received} of {expected} bytes")
 
 
 class NewFileResource(FileResource):
