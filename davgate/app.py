@@ -14,6 +14,7 @@ from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from davgate import auth, providers, state
+from davgate.access_log import AccessLog
 from davgate.auth.domain import AuthSetup, DomainController
 from davgate.config import Config
 from davgate.namespace import Namespace
@@ -45,8 +46,11 @@ class Application:
     store: state.StateStore
     mounts: dict[str, providers.Mount]
 
+    def __post_init__(self) -> None:
+        self.handler = AccessLog(self.wsgi)
+
     def __call__(self, environ: dict, start_response):
-        return self.wsgi(environ, start_response)
+        return self.handler(environ, start_response)
 
     def close(self) -> None:
         for mount in self.mounts.values():

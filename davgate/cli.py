@@ -57,9 +57,17 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def configure_logging(level: str) -> None:
+    """davgate's own loggers at ``level``; WsgiDAV's internals only when they warn."""
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    wsgidav = logging.getLogger("wsgidav")
+    wsgidav.propagate = True
+    wsgidav.setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    configure_logging(args.log_level)
     try:
         return args.run(args)
     except ConfigError as error:
