@@ -162,3 +162,28 @@ def test_multiple_workers_serve_concurrent_requests(serve: ServerLauncher, confi
     for thread in threads:
         thread.join()
     assert not errors
+
+
+@pytest.mark.parametrize(
+    "raw_path",
+    [
+        "/data/../../../etc/passwd",
+        "/data/%2e%2e/%2e%2e/etc/passwd",
+        "/data/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+        "/data/..%2f..%2fetc/passwd",
+        "/data/..%5c..%5cetc%5cpasswd",
+        "/data/escape/passwd",
+        "/data/%00",
+    ],
+)
+def test_paths_never_escape_the_mount(serve: ServerLauncher, config: dict, root: Path, raw_path: str) -> None:
+    (root / "escape").symlink_to("/etc")
+    server = serve(config)
+    address = urlsplit(server.url)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        request = f"GET {raw_path} HTTP/1.1\r\nHost: {address.netloc}\r\nAuthorization: Basic {basic_token()}\r\nConnection: close\r\n\r\n"
+        sock.sendall(request.encode())
+        reply = b"".join(iter(lambda: sock.recv(65536), b""))
+    status = int(reply.split(b" ", 2)[1])
+    assert 400 <= status < 500, reply[:300]
+    assert b"root:" not in reply
