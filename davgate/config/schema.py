@@ -65,6 +65,7 @@ class LocalMount:
     type: Literal["local"]
     root: ExistingFolder
     readonly: bool = False
+    fsync: bool = True  # flush each upload to disk before it replaces the old file
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import contextlib
 import errno
 import os
 import shutil
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -14,6 +16,8 @@ from davgate import errors
 from davgate.providers import Entry, Mount, Upload
 
 TEMP_PREFIX = ".davgate-upload-"
+HOST = socket.gethostname().replace("~", "_")
+FOREIGN_UPLOAD_TTL = 24 * 3600
 
 ERRNO_ERRORS: dict[int, type[errors.StorageError]] = {
     errno.ENOENT: errors.NotFound,
@@ -26,6 +30,9 @@ ERRNO_ERRORS: dict[int, type[errors.StorageError]] = {
     errno.EROFS: errors.ReadOnly,
     errno.ENOSPC: errors.NoSpace,
     errno.EDQUOT: errors.NoSpace,
+    errno.ELOOP: errors.NotFound,
+    errno.ENAMETOOLONG: errors.Forbidden,
+    errno.EINVAL: errors.Conflict,
 }
 
 
@@ -51,6 +58,11 @@ def contain(root: str, rel: str) -> str:
     return full
 
 
+def check_name(rel: str) -> None:
+    if os.path.basename(rel).startswith(TEMP_PREFIX):
+        raise errors.Forbidden(rel, "reserved file name")
+
+
 def entry_from_stat(name: str, st: os.stat_result) -> Entry:
     is_folder = (st.st_mode & 0o170000) == 0o040000
     return Entry(
@@ -65,11 +77,12 @@ def entry_from_stat(name: str, st: os.stat_result) -> Entry:
 class LocalUpload(Upload):
     """Writes to a temporary file beside the target; ``os.replace`` commits."""
 
-    def __init__(self, target: str, rel: str) -> None:
+    def __init__(self, target: str, rel: str, fsync: bool = True) -> None:
         self.target = target
+        self.fsync = fsync
         self.rel = rel
         folder = os.path.dirname(target)
-        self.temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex}")
+        self.temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}@{HOST}~{uuid.uuid4().hex}")
         with translated(rel):
             fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         self.file = os.fdopen(fd, "wb", buffering=0)
@@ -83,6 +96,8 @@ class LocalUpload(Upload):
 
     def commit(self) -> None:
         with translated(self.rel):
+            if self.fsync:
+                os.fsync(self.file.fileno())
             self.file.close()
             if os.path.isdir(self.target):
                 raise IsADirectoryError(errno.EISDIR, "a folder is in the way", self.target)
@@ -102,9 +117,22 @@ class LocalMount(Mount):
         self.root = os.path.realpath(options.root)
 
     def resolve(self, rel: str) -> str:
-        if os.path.basename(rel).startswith(TEMP_PREFIX):
-            raise errors.Forbidden(rel, "reserved file name")
+        """The real path behind ``rel``, symlinks followed (for reading and writing content)."""
+        check_name(rel)
         return contain(self.root, rel)
+
+    def resolve_link(self, rel: str) -> str:
+        """The path of ``rel`` itself, a symlink not followed (for removing and renaming)."""
+        check_name(rel)
+        if not rel:
+            return self.root
+        parent, name = os.path.split(rel)
+        if name in ("", ".", ".."):
+            raise errors.OutsideMount(rel)
+        full = os.path.join(contain(self.root, parent), name)
+        if os.path.islink(full):
+            contain(self.root, full)  # a link out of the mount is refused, like its target
+        return full
 
     def stat(self, rel: str) -> Entry | None:
         full = self.resolve(rel)
@@ -112,7 +140,10 @@ class LocalMount(Mount):
             st = os.stat(full)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return entry_from_stat(os.path.basename(full), st)
+        except OSError as error:
+            with translated(rel):
+                raise error
+        return entry_from_stat(rel.rsplit("/", 1)[-1], st)
 
     def list(self, rel: str) -> list[Entry]:
         full = self.resolve(rel)
@@ -121,7 +152,7 @@ class LocalMount(Mount):
             for item in scan:
                 if item.name.startswith(TEMP_PREFIX) or not self.contains_link(item):
                     continue
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):  # vanished, or a link loop
                     entries.append(entry_from_stat(item.name, item.stat()))
         return entries
 
@@ -137,25 +168,31 @@ class LocalMount(Mount):
             return open(self.resolve(rel), "rb")  # noqa: SIM115 - the caller closes it
 
     def open_upload(self, rel: str) -> Upload:
-        return LocalUpload(self.resolve(rel), rel)
+        return LocalUpload(self.resolve(rel), rel, self.options.fsync)
 
     def make_folder(self, rel: str) -> None:
         with translated(rel):
             os.mkdir(self.resolve(rel))
 
     def remove_file(self, rel: str) -> None:
+        full = self.resolve_link(rel)
         with translated(rel):
-            os.unlink(self.resolve(rel))
+            if os.path.isdir(full) and not os.path.islink(full):
+                raise IsADirectoryError(errno.EISDIR, "is a folder", full)
+            os.unlink(full)
 
     def remove_folder(self, rel: str) -> None:
-        full = self.resolve(rel)
+        full = self.resolve_link(rel)
         if full == self.root:
             raise errors.Forbidden(rel, "the mount's root cannot be removed")
         with translated(rel):
-            shutil.rmtree(full)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                shutil.rmtree(full)
 
     def copy_file(self, src: str, dest: str) -> bool:
-        upload = LocalUpload(self.resolve(dest), dest)
+        upload = LocalUpload(self.resolve(dest), dest, self.options.fsync)
         try:
             with translated(src), open(self.resolve(src), "rb") as source:
                 shutil.copyfileobj(source, upload.file, 1024 * 1024)
@@ -167,7 +204,7 @@ class LocalMount(Mount):
 
     def move(self, src: str, dest: str) -> bool:
         with translated(src):
-            os.rename(self.resolve(src), self.resolve(dest))
+            os.rename(self.resolve_link(src), self.resolve_link(dest))
         return True
 
     def set_modified(self, rel: str, timestamp: float) -> bool:
@@ -183,20 +220,28 @@ class LocalMount(Mount):
         """Remove temporary files of uploads whose process has died."""
         for folder, _dirs, files in os.walk(self.root):
             for name in files:
-                if name.startswith(TEMP_PREFIX) and not upload_owner_alive(name):
+                path = os.path.join(folder, name)
+                if name.startswith(TEMP_PREFIX) and not upload_in_progress(name, path):
                     with contextlib.suppress(FileNotFoundError):
-                        os.unlink(os.path.join(folder, name))
+                        os.unlink(path)
 
 
-def upload_owner_alive(name: str) -> bool:
-    pid_text = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-    if not pid_text.isdigit():
+def upload_in_progress(name: str, path: str) -> bool:
+    """Whether the upload that owns temp file ``name`` may still be running.
+
+    Uploads of this host are alive while their process is; those of another
+    host sharing the volume (a replica) are left alone for a day.
+    """
+    owner = name[len(TEMP_PREFIX) :].split("~", 1)[0]
+    pid_text, _, host = owner.partition("@")
+    if host != HOST:
+        with contextlib.suppress(FileNotFoundError):
+            return time.time() - os.stat(path).st_mtime < FOREIGN_UPLOAD_TTL
         return False
-    pid = int(pid_text)
-    if pid == os.getpid():
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
         return False
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid_text), 0)
     except ProcessLookupError:
         return False
     except PermissionError:
