@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from cheroot import wsgi
 
-from davgate.app import build_app, build_mounts
+from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
 
 log = logging.getLogger("davgate.server")
@@ -32,6 +32,7 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
     sock.bind((host, port))
     sock.listen(backlog)
     return sock
@@ -86,12 +87,18 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def prepare(config: Config) -> None:
+    """Work done once, before any worker starts: recover mounts, create the state store."""
+    for mount in build_mounts(config).values():
+        mount.start()
+    open_state(config).close()
+
+
 def serve(config: Config, host: str | None = None, port: int | None = None) -> int:
     """Run the server in the foreground; returns the exit code."""
     server = replace(config.server, host=host or config.server.host, port=config.server.port if port is None else port)
     config = replace(config, server=server)
-    for mount in build_mounts(config).values():
-        mount.start()
+    prepare(config)
     sock = listen(server.host, server.port, server.backlog)
     count = worker_count(config)
     print(f"davgate: listening on {url_of(sock)} ({count} worker{'s' if count > 1 else ''})", file=sys.stderr, flush=True)
@@ -118,7 +125,10 @@ class Supervisor:
             code = 1
             try:
                 code = serve_worker(self.sock, self.config)
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
             finally:
+                logging.shutdown()
                 os._exit(code)
         self.children.add(pid)
 
