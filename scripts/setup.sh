@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Install what davgate needs on Debian 12 and its Python environment (.venv).
+#
+#   bash scripts/setup.sh          # to run the server
+#   bash scripts/setup.sh --test   # to run the test suite as well
+#
+# Idempotent: Debian packages already installed and an up-to-date .venv are
+# left alone, so a second run takes about a second. Installing packages needs
+# root. Output is kept quiet; when a step fails its full output is shown.
+set -euo pipefail
+
+# Debian packages, by purpose. Add new packages here, nowhere else.
+SERVE_PACKAGES=(python3-venv python3-pip curl)
+TEST_PACKAGES=(litmus)
+
+usage() {
+    echo "usage: bash scripts/setup.sh [--test]" >&2
+    exit 2
+}
+
+mode=serve
+case "${1-}" in
+    "") ;;
+    --test) mode=test ;;
+    *) usage ;;
+esac
+[ "$#" -le 1 ] || usage
+
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+say() { echo "setup: $*"; }
+die() { echo "setup: error: $*" >&2; exit 1; }
+
+# Run a command with its output captured; show the output only if it fails.
+quietly() {
+    if ! "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        die "failed: $*"
+    fi
+}
+
+is_installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+install_packages() {
+    local wanted=("$@") missing=() package
+    for package in "${wanted[@]}"; do
+        is_installed "$package" || missing+=("$package")
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return
+    fi
+    [ "$(id -u)" -eq 0 ] || die "run as root to install: ${missing[*]}"
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    local apt=(apt-get -o DPkg::Lock::Timeout=300)
+    quietly "${apt[@]}" update
+    quietly "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
+}
+
+# The .venv is current when it was built from these very setup.cfg and
+# pyproject.toml with (at least) the extras asked for now.
+stamp_file=.venv/.davgate-setup
+stamp_for() {
+    printf '%s %s\n' "$1" "$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
+}
+venv_is_current() {
+    [ -f "$stamp_file" ] && .venv/bin/python -c '' 2>/dev/null || return 1
+    local stamp
+    stamp=$(cat "$stamp_file")
+    [ "$stamp" = "$(stamp_for "$mode")" ] || [ "$stamp" = "$(stamp_for test)" ]
+}
+
+install_python() {
+    if venv_is_current; then
+        return
+    fi
+    if ! .venv/bin/python -c '' 2>/dev/null; then
+        say "creating $repo/.venv"
+        quietly python3 -m venv --clear .venv
+    fi
+    local pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check --no-input)
+    local target=.
+    if [ "$mode" = test ]; then target='.[test]'; fi
+    say "installing Python packages into .venv ($target)"
+    quietly "${pip[@]}" install -U pip 'setuptools<82' wheel
+    quietly "${pip[@]}" install -e "$target"
+    stamp_for "$mode" >"$stamp_file"
+}
+
+packages=("${SERVE_PACKAGES[@]}")
+if [ "$mode" = test ]; then packages+=("${TEST_PACKAGES[@]}"); fi
+install_packages "${packages[@]}"
+install_python
+if [ "$mode" = test ]; then
+    command -v litmus >/dev/null || die "litmus is not on PATH after installing it"
+fi
+say "ready ($mode)"

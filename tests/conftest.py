@@ -1,0 +1,30 @@
+"""Shared fixtures: real davgate servers on ephemeral ports, htpasswd files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import USERS, ServerLauncher, write_htpasswd
+
+__all__ = ["USERS"]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServerLauncher]:
+    """Start davgate: ``serve(config, *, workers=1, extra_args=()) -> Server``.
+
+    The config is a dict as in the YAML file, with absolute paths. Every
+    server is stopped with SIGTERM at teardown and must exit with 0.
+    """
+    launcher = ServerLauncher(tmp_path / "servers")
+    yield launcher
+    launcher.stop_all()
+
+
+@pytest.fixture
+def htpasswd_file(tmp_path: Path) -> Path:
+    """An htpasswd file with the users in ``USERS`` (alice, bob)."""
+    return write_htpasswd(tmp_path / "htpasswd")
