@@ -34,9 +34,10 @@ def test_vector_refuses_other_passwords(name: str, change: str) -> None:
         "swap_case": password.swapcase(),
         "empty": "",
     }[change]
-    if name == "bcrypt-long" and change in ("append", "drop_last"):
-        pytest.skip("bcrypt ignores bytes after the 72nd, as Apache's htpasswd does")
-    assert verify_hash(stored, other) is False
+    # bcrypt ignores bytes after the 72nd, as Apache's htpasswd does: for the
+    # long vector, changes past that point are accepted (and tested below).
+    ignored = name == "bcrypt-long" and change in ("append", "drop_last")
+    assert verify_hash(stored, other) is ignored
 
 
 def test_bcrypt_uses_only_72_bytes_like_apache() -> None:
