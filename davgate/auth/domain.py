@@ -3,6 +3,8 @@
 WsgiDAV asks a "domain controller" whether a request needs credentials and
 whether a Basic user/password pair is good. davgate answers from its
 configuration: the anonymous policy, and the configured password backend.
+Tokens are verified before, by :mod:`davgate.auth.bearer`; its 401 and
+WsgiDAV's (:class:`Authenticator`) offer the same two challenges.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wsgidav.dc.base_dc import BaseDomainController
+from wsgidav.http_authenticator import HTTPAuthenticator
 
 from davgate.auth import PasswordBackend
+from davgate.auth.challenge import unauthorized
+from davgate.auth.jwt import JwtVerifier
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
 
@@ -23,6 +28,7 @@ class AuthSetup:
     realm: str
     anonymous: str  # none | read | write
     passwords: PasswordBackend | None
+    tokens: JwtVerifier | None = None
 
 
 class DomainController(BaseDomainController):
@@ -58,3 +64,13 @@ class DomainController(BaseDomainController):
 
     def supports_http_digest_auth(self) -> bool:
         return False
+
+
+class Authenticator(HTTPAuthenticator):
+    """WsgiDAV's Basic authenticator, with davgate's 401 (Basic and Bearer challenges)."""
+
+    def send_basic_auth_response(self, environ: dict, start_response):
+        realm = self.domain_controller.get_domain_realm(environ["PATH_INFO"], environ)
+        sent = "HTTP_AUTHORIZATION" in environ
+        reason = "user name or password not accepted" if sent else "authentication required"
+        return unauthorized(start_response, realm, reason)

@@ -73,7 +73,7 @@ def test_unauthenticated_gets_401_with_basic_challenge(serve: ServerLauncher, co
     server = serve(config)
     response = requests.request("PROPFIND", server.url + "/", headers={"Depth": "0"}, timeout=10)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="davgate"'
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="davgate", Bearer realm="davgate"'
     wrong = requests.get(server.url + "/data/", auth=("alice", "not-her-password"), timeout=10)
     assert wrong.status_code == 401
     assert "not-her-password" not in server.log_text()

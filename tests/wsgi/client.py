@@ -40,7 +40,11 @@ class Client:
 
         def start_response(status: str, response_headers: list, exc_info=None):
             captured["status"] = int(status.split()[0])
-            captured["headers"] = {k.lower(): v for k, v in response_headers}
+            headers: dict[str, str] = {}
+            for name, value in response_headers:  # repeated headers joined, as requests does
+                key = name.lower()
+                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            captured["headers"] = headers
 
         chunks = self.app(environ, start_response)
         try:
