@@ -1,0 +1,162 @@
+"""Uploading to S3 as a stream: one PUT for a small file, a multipart upload for a large one."""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from davgate import errors
+from davgate.providers import Upload
+from davgate.providers.s3.client import translated
+
+log = logging.getLogger("davgate.providers.s3")
+
+MiB = 1024 * 1024
+MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
+MAX_PART_SIZE = 5 * 1024 * MiB
+MAX_PARTS = 10_000
+PARTS_PER_SIZE = 1000  # the part size doubles after every 1000 parts
+
+
+def part_size_for(number: int, base: int) -> int:
+    """The size of part ``number`` (1-based) when parts start at ``base`` bytes.
+
+    The size of a PUT body is not known in advance, so parts grow: 1000
+    parts of 8 MiB, then 1000 of 16 MiB, ... which reaches S3's 5 TiB object
+    limit before its 10,000 part limit.
+    """
+    return min(base << ((number - 1) // PARTS_PER_SIZE), MAX_PART_SIZE)
+
+
+def content_type(key: str) -> str:
+    return mimetypes.guess_type(key.rsplit("/", 1)[-1])[0] or "application/octet-stream"
+
+
+class S3Upload(Upload):
+    """Writes one key; nothing is visible until :meth:`commit`.
+
+    Bytes are buffered up to one part. A body that fits in one part is sent
+    with a single ``put_object`` at commit. A larger one starts a multipart
+    upload when its first part is full; full parts go out on background
+    threads while the client keeps sending, at most ``concurrency`` at a
+    time (so memory stays at most ``concurrency + 1`` parts). Commit sends
+    the last part and completes the upload; abort aborts it, so no parts
+    are left behind. The ETag is not taken from the completion (Ceph 16
+    sends an empty one): readers stat the object.
+    """
+
+    def __init__(self, client: Any, bucket: str, key: str, rel: str, part_size: int, concurrency: int) -> None:
+        self.client, self.bucket, self.key, self.rel = client, bucket, key, rel
+        self.part_size = part_size
+        self.concurrency = concurrency
+        self.chunks: list[bytes] = []  # the part being filled, as written (joined once, when full)
+        self.buffered = 0
+        self.upload_id: str | None = None
+        self.parts: list[Future[dict[str, Any]]] = []
+        self.slots = threading.Semaphore(concurrency)
+        self.pool: ThreadPoolExecutor | None = None
+        self.failure: BaseException | None = None  # of the first part that failed
+        self.finished = False
+
+    def write(self, data: bytes) -> int:
+        self.check_open()
+        data = data if isinstance(data, bytes) else bytes(data)
+        start = 0
+        while start < len(data):
+            room = part_size_for(len(self.parts) + 1, self.part_size) - self.buffered
+            piece = data if start == 0 and len(data) <= room else data[start : start + room]
+            self.chunks.append(piece)
+            self.buffered += len(piece)
+            start += len(piece)
+            if len(piece) == room:
+                self.send_part()
+        return len(data)
+
+    def take_buffer(self) -> bytes:
+        body = b"".join(self.chunks)
+        self.chunks, self.buffered = [], 0
+        return body
+
+    def check_open(self) -> None:
+        if self.finished:
+            raise errors.StorageError(self.rel, "upload already committed or aborted")
+        if self.failure is not None:
+            raise self.failure
+
+    def start_multipart(self) -> None:
+        with translated(self.rel):
+            created = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ContentType=content_type(self.key)
+            )
+        self.upload_id = created["UploadId"]
+        self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="davgate-s3-part")
+
+    def send_part(self) -> None:
+        """Hand the buffer to a sender thread; wait first while ``concurrency`` parts are in flight."""
+        if self.upload_id is None:
+            self.start_multipart()
+        assert self.pool is not None
+        number = len(self.parts) + 1
+        if number > MAX_PARTS:
+            raise errors.NoSpace(self.rel, "file too large for one S3 object")
+        body = self.take_buffer()
+        self.slots.acquire()
+        try:
+            self.check_open()
+            part = self.pool.submit(self.upload_part, number, body)
+        except BaseException:
+            self.slots.release()
+            raise
+        part.add_done_callback(self.part_done)
+        self.parts.append(part)
+
+    def part_done(self, part: Future[dict[str, Any]]) -> None:
+        if not part.cancelled() and part.exception() is not None and self.failure is None:
+            self.failure = part.exception()
+        self.slots.release()
+
+    def upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+        with translated(self.rel):
+            sent = self.client.upload_part(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+            )
+        return {"PartNumber": number, "ETag": sent["ETag"]}
+
+    def commit(self) -> None:
+        self.check_open()
+        if self.upload_id is None:
+            with translated(self.rel):
+                self.client.put_object(
+                    Bucket=self.bucket, Key=self.key, Body=self.take_buffer(), ContentType=content_type(self.key)
+                )
+        else:
+            if self.buffered:
+                self.send_part()
+            sent = [part.result() for part in self.parts]
+            with translated(self.rel):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": sent}
+                )
+        self.finish()
+
+    def abort(self) -> None:
+        if self.finished:
+            return
+        self.finish()
+        if self.upload_id is None:
+            return
+        try:
+            with translated(self.rel):
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        except errors.StorageError as error:
+            log.warning("could not abort the multipart upload of %s (%s): %s", self.key, self.upload_id, error)
+
+    def finish(self) -> None:
+        """No more writes; wait for (or cancel) the parts in flight, free the buffer."""
+        self.finished = True
+        self.chunks, self.buffered = [], 0
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
