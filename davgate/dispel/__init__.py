@@ -1,5 +1,67 @@
 """DISPEL virtual paths: URLs that run data-processing templates.
 
-Not built yet: a ``dispel`` mount in the configuration is refused at start
-with an error that says so.
+``/dispel/tiffstore/312/20181129/12/0-1200-0-400`` runs the template
+``tiffstore`` with four parameters and serves its result as a read-only
+file. The pieces, one module each:
+
+- :mod:`~davgate.dispel.templates` YAML templates; :mod:`~davgate.dispel.params`
+  parameter types and the path parser;
+- :mod:`~davgate.dispel.elements` the processing element registry and the
+  built-ins (entry point group ``davgate.dispel.elements``);
+  :mod:`~davgate.dispel.tiff` lazy, windowed TIFF reads; :mod:`~davgate.dispel.png`;
+- :mod:`~davgate.dispel.pipeline` one run; :mod:`~davgate.dispel.executor` the
+  bounded pool of pipeline processes with time limits; :mod:`~davgate.dispel.worker`
+  a pipeline process;
+- :mod:`~davgate.dispel.cache` results in a cache backend, indexed in the state
+  store; :mod:`~davgate.dispel.flight` single-flight across threads and processes;
+- :mod:`~davgate.dispel.engine` ties those together; :mod:`~davgate.dispel.tree`
+  the browsable WebDAV tree; :mod:`~davgate.dispel.mount` the ``dispel`` mount;
+- :mod:`~davgate.dispel.demo` the sample TIFF store (``davgate demo-data``).
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from davgate.dispel.cache import DispelCache
+    from davgate.providers import Mount
+    from davgate.state import StateStore
+
+EXECUTIONS = "dispel_executions"  # the state store counter behind davgate_dispel_executions_total
+
+
+def attach(mounts: Mapping[str, Mount], store: StateStore, cache_options: Any) -> DispelCache | None:
+    """Connect every dispel mount to the other mounts, the state store and one shared cache."""
+    from davgate.dispel.mount import DispelMount
+
+    dispel = [mount for mount in mounts.values() if isinstance(mount, DispelMount)]
+    if not dispel:
+        return None
+    cache = open_cache(cache_options, store)
+
+    def lookup(path: str) -> Mount | None:
+        return mounts.get("/" + path.strip("/"))
+
+    for mount in dispel:
+        mount.attach(lookup=lookup, store=store, cache=cache)
+    return cache
+
+
+def open_cache(options: Any, store: StateStore) -> DispelCache:
+    """The result cache described by the configuration's ``cache`` section."""
+    from davgate.dispel.cache import DispelCache, LocalBackend
+
+    if options is None:
+        raise ValueError("a dispel mount needs a cache section")
+    if options.type != "local":
+        raise ValueError(f"cache type {options.type!r} is not built yet")
+    backend = LocalBackend(options.root)
+    backend.start()
+    return DispelCache(backend, store, options.max_bytes)
+
+
+def executions_total(store: StateStore) -> int:
+    """Pipeline runs so far, summed over every process using ``store`` (for /metrics)."""
+    return store.counter(EXECUTIONS)

@@ -1,0 +1,262 @@
+"""Processing elements: the registry, and the built-in elements.
+
+An element is a function ``element(data, ctx, **args)``: ``data`` is what
+the previous element returned (None for the first), ``ctx`` a
+:class:`~davgate.dispel.pipeline.Context` (parameters, input, output) and
+``args`` the step's arguments from the template, with parameter references
+already filled in. It returns the next data. The last element of a pipeline
+writes ``ctx.output`` and returns None, or returns the output's bytes.
+
+An element that finds the request itself at fault raises
+:class:`~davgate.dispel.errors.OutOfBounds` (400) or
+:class:`~davgate.dispel.errors.InputNotFound` (404); any other exception
+is an execution failure (500).
+
+Elements are found by short name: built-ins first, then ``extra`` names
+given by configuration (``name: module:function``), then entry points of
+the group ``davgate.dispel.elements`` (``name = package.module:function``);
+a template may also name ``module:function`` directly.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+from davgate.dispel import png
+from davgate.dispel.errors import ExecutionFailed, OutOfBounds
+from davgate.dispel.tiff import read_window, window_bounds
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from davgate.dispel.pipeline import Context
+
+ENTRY_POINT_GROUP = "davgate.dispel.elements"
+Element = Callable[..., Any]
+BUILT_IN: dict[str, Element] = {}
+
+
+def builtin(name: str) -> Callable[[Element], Element]:
+    def register(function: Element) -> Element:
+        BUILT_IN[name] = function
+        return function
+
+    return register
+
+
+class Registry:
+    """Finds elements by name; loads each at most once."""
+
+    def __init__(
+        self, extra: Mapping[str, str] | None = None, entry_points: Iterable[metadata.EntryPoint] | None = None
+    ) -> None:
+        self.extra = dict(extra or {})
+        self._entry_points = None if entry_points is None else {ep.name: ep for ep in entry_points}
+        self._loaded: dict[str, Element] = {}
+
+    def entry_points(self) -> dict[str, metadata.EntryPoint]:
+        if self._entry_points is None:
+            self._entry_points = {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+        return self._entry_points
+
+    def names(self) -> list[str]:
+        return sorted({*BUILT_IN, *self.extra, *self.entry_points()})
+
+    def get(self, name: str) -> Element:
+        """The element called ``name``; raises LookupError naming it and the cause."""
+        if name in BUILT_IN:
+            return BUILT_IN[name]
+        if name not in self._loaded:
+            self._loaded[name] = self._load(name)
+        return self._loaded[name]
+
+    def _load(self, name: str) -> Element:
+        try:
+            if name in self.extra:
+                found = load_path(self.extra[name])
+            elif name in self.entry_points():
+                found = self.entry_points()[name].load()
+            elif ":" in name:
+                found = load_path(name)
+            else:
+                raise LookupError(f"no such element (known: {', '.join(self.names())})")
+        except LookupError as error:
+            raise LookupError(f"processing element {name!r} cannot be loaded: {error}") from None
+        except Exception as error:
+            raise LookupError(f"processing element {name!r} cannot be loaded: {type(error).__name__}: {error}") from error
+        if not callable(found):
+            raise LookupError(f"processing element {name!r} is not callable")  # noqa: TRY004 - the registry's one error
+        return found
+
+    def check_args(self, name: str, args: Mapping[str, Any]) -> None:
+        """Raise TypeError if the element cannot take these argument names."""
+        element = self.get(name)
+        try:
+            signature = inspect.signature(element)
+        except (TypeError, ValueError):
+            return
+        signature.bind(None, None, **args)
+
+
+def load_path(path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise LookupError(f"expected module:function, got {path!r}")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+# --- reading and selecting -----------------------------------------------------------
+
+
+@builtin("read_tiff")
+def read_tiff(data: Any, ctx: Context, page: int = 0, window: Mapping[str, int] | None = None) -> np.ndarray:
+    """Page ``page`` of the input TIFF, or only ``window`` of it; reads only the tiles it needs."""
+    return read_window(ctx.input.tiff(), int(page), dict(window) if window is not None else None)
+
+
+@builtin("read_tiff_stack")
+def read_tiff_stack(data: Any, ctx: Context) -> np.ndarray:
+    """Every page of the input TIFF as one array (pages first)."""
+    return ctx.input.tiff().asarray()
+
+
+@builtin("select_layer")
+def select_layer(data: np.ndarray, ctx: Context, index: int, axis: int = 0) -> np.ndarray:
+    """One layer (index along ``axis``) of a stack."""
+    count = data.shape[axis]
+    if not 0 <= int(index) < count:
+        raise OutOfBounds(f"layer {index} is out of bounds: there are {count} layers (0-{count - 1})")
+    return data.take(int(index), axis=axis)
+
+
+@builtin("crop")
+def crop(data: np.ndarray, ctx: Context, window: Mapping[str, int]) -> np.ndarray:
+    """The window {x0, x1, y0, y1} (end-exclusive) of an image (rows first)."""
+    height, width = data.shape[0], data.shape[1]
+    x0, x1, y0, y1 = window_bounds(dict(window), width, height)
+    if x1 > width or y1 > height:
+        raise OutOfBounds(f"window {x0}-{x1}-{y0}-{y1} exceeds the image ({width} x {height} pixels)")
+    return data[y0:y1, x0:x1]
+
+
+@builtin("downsample")
+def downsample(data: np.ndarray, ctx: Context, factor: int = 2, method: str = "mean") -> np.ndarray:
+    """Shrink an image by ``factor`` in both directions: ``mean``, ``max`` or ``stride``."""
+    import numpy as np
+
+    factor = int(factor)
+    if factor < 1:
+        raise ExecutionFailed(f"downsample factor must be at least 1, not {factor}")
+    if method == "stride":
+        return data[::factor, ::factor]
+    height, width = data.shape[0] // factor * factor, data.shape[1] // factor * factor
+    if height == 0 or width == 0:
+        raise OutOfBounds(f"an image of {data.shape[1]} x {data.shape[0]} is smaller than the factor {factor}")
+    blocks = data[:height, :width].reshape(height // factor, factor, width // factor, factor, *data.shape[2:])
+    if method == "max":
+        return blocks.max(axis=(1, 3))
+    if method != "mean":
+        raise ExecutionFailed(f"downsample method must be mean, max or stride, not {method!r}")
+    mean = blocks.mean(axis=(1, 3))
+    return np.rint(mean).astype(data.dtype) if data.dtype.kind in "ui" else mean.astype(data.dtype)
+
+
+@builtin("stretch_8bit")
+def stretch_8bit(data: np.ndarray, ctx: Context, low: float = 2.0, high: float = 98.0) -> np.ndarray:
+    """A contrast-stretched 8-bit copy: the ``low`` and ``high`` percentiles become 0 and 255."""
+    import numpy as np
+
+    values = data.ravel()
+    step = max(1, values.size // 1_000_000)
+    sample = values[::step].astype(np.float64)
+    if sample.size == 0:
+        return np.zeros(data.shape, dtype=np.uint8)
+    bottom, top = np.percentile(sample, [float(low), float(high)])
+    if top <= bottom:
+        return np.where(data > bottom, 255, 0).astype(np.uint8)
+    scaled = (data.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+@builtin("statistics")
+def statistics(data: np.ndarray, ctx: Context) -> dict[str, Any]:
+    """Shape, type, min, max, mean, standard deviation and median of an array."""
+    import numpy as np
+
+    if data.size == 0:
+        return {"shape": list(data.shape), "dtype": str(data.dtype), "count": 0}
+    return {
+        "shape": list(data.shape),
+        "dtype": str(data.dtype),
+        "count": int(data.size),
+        "min": data.min().item(),
+        "max": data.max().item(),
+        "mean": float(data.mean(dtype=np.float64)),
+        "std": float(data.std(dtype=np.float64)),
+        "median": float(np.median(data)),
+    }
+
+
+# --- encoding ------------------------------------------------------------------------
+
+
+@builtin("encode_tiff")
+def encode_tiff(data: np.ndarray, ctx: Context, compression: str | None = None) -> None:
+    """The array as a TIFF: exact values, no metadata beyond the image itself."""
+    import tifffile
+
+    photometric = "minisblack" if data.ndim == 2 else None
+    tifffile.imwrite(ctx.output, data, photometric=photometric, compression=compression, metadata=None)
+
+
+@builtin("encode_png")
+def encode_png(data: np.ndarray, ctx: Context, level: int = 6) -> None:
+    """An 8-bit or 16-bit grey, RGB or RGBA PNG."""
+    png.write(ctx.output, data, level=int(level))
+
+
+@builtin("encode_npy")
+def encode_npy(data: np.ndarray, ctx: Context) -> None:
+    import numpy as np
+
+    np.save(ctx.output, np.asarray(data), allow_pickle=False)
+
+
+@builtin("encode_csv")
+def encode_csv(data: Any, ctx: Context, delimiter: str = ",") -> None:
+    """A 1-D or 2-D array as CSV rows (a mapping as name,value rows)."""
+    import numpy as np
+
+    if isinstance(data, Mapping):
+        rows = "".join(f"{k}{delimiter}{json.dumps(v) if isinstance(v, (list, dict)) else v}\n" for k, v in data.items())
+        ctx.output.write(rows.encode())
+        return
+    array = np.asarray(data)
+    if array.ndim not in (1, 2):
+        raise ExecutionFailed(f"encode_csv takes 1-D or 2-D data, not {array.ndim}-D")
+    fmt = "%d" if array.dtype.kind in "uib" else "%.17g"
+    np.savetxt(ctx.output, array if array.ndim == 2 else array[:, None], fmt=fmt, delimiter=delimiter)
+
+
+@builtin("encode_json")
+def encode_json(data: Any, ctx: Context, indent: int | None = 2) -> bytes:
+    return (json.dumps(plain(data), indent=indent) + "\n").encode()
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready values: arrays as lists, numpy scalars as Python numbers."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value

@@ -1,0 +1,86 @@
+"""A pipeline process: ``python -m davgate.dispel.worker FD``.
+
+It talks to its server over the socket ``FD`` (multiprocessing connection
+messages): it says ``("ready",)`` once numpy and tifffile are imported, then
+runs ``("run", job)`` messages one at a time and answers ``("done",
+outcome)`` or ``("fail", status, reason)``. While a job runs it may ask
+``("read", offset, size)`` for bytes of an input that is not a local file,
+and the server answers ``("data", bytes)`` or ``("readerror", status,
+reason)``. It exits when the socket closes or on ``("stop",)``; the server
+kills it when a job runs out of time.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import sys
+from multiprocessing.connection import Connection
+from typing import Any
+
+from davgate.dispel import pipeline
+from davgate.dispel.elements import Registry
+from davgate.dispel.errors import DispelError, from_status, one_line
+
+READ_BUFFER = 1024 * 1024
+
+
+class Worker:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.registries: dict[tuple[tuple[str, str], ...], Registry] = {}
+        self.tiffs = pipeline.TiffCache()
+
+    def serve(self) -> int:
+        self.conn.send(("ready",))
+        while True:
+            try:
+                message = self.conn.recv()
+            except (EOFError, OSError):
+                return 0
+            if message[0] == "stop":
+                self.tiffs.close()
+                return 0
+            if message[0] == "run":
+                self.conn.send(self.run(message[1]))
+
+    def run(self, job: pipeline.Job) -> tuple[Any, ...]:
+        registry = self.registries.get(job.elements)
+        if registry is None:
+            registry = self.registries[job.elements] = Registry(dict(job.elements))
+        source = pipeline.InputFile(
+            job.input_rel, job.input_etag, path=job.input_path, opener=lambda: self.remote(job), tiffs=self.tiffs
+        )
+        try:
+            return ("done", pipeline.run(job, registry, source))
+        except DispelError as error:
+            return ("fail", error.status, error.reason)
+        except LookupError as error:
+            return ("fail", 500, one_line(str(error)))
+        except Exception as error:  # noqa: BLE001 - any failure of an element is the run's failure
+            return ("fail", 500, one_line(f"{type(error).__name__}: {error}"))
+        finally:
+            source.close()
+
+    def remote(self, job: pipeline.Job) -> io.BufferedReader:
+        return io.BufferedReader(pipeline.RemoteReader(self.fetch, job.input_size), READ_BUFFER)
+
+    def fetch(self, offset: int, size: int) -> bytes:
+        self.conn.send(("read", offset, size))
+        answer = self.conn.recv()
+        if answer[0] == "data":
+            return answer[1]
+        raise from_status(answer[1], answer[2])
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this process ends
+    conn = Connection(int(argv[1]))
+    import numpy  # noqa: F401 - imported now so the first job does not wait for it
+    import tifffile  # noqa: F401
+
+    return Worker(conn).serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,190 @@
+"""The element registry (built-ins, configured, entry points) and the built-in elements."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import sys
+import zlib
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from davgate.dispel import elements
+from davgate.dispel.elements import ENTRY_POINT_GROUP, Registry
+from davgate.dispel.errors import ExecutionFailed, OutOfBounds
+from davgate.dispel.pipeline import Context, InputFile
+from tests.dispel.conftest import stack, write_stack
+
+
+def context(tmp_path: Path, source: Path | None = None) -> Context:
+    out = open(tmp_path / "out.bin", "w+b")  # noqa: SIM115 - closed by the test
+    source = source or tmp_path / "none.tif"
+    return Context("t", {}, InputFile(source.name, "etag", path=str(source)), out)
+
+
+def written(ctx: Context) -> bytes:
+    ctx.output.flush()
+    ctx.output.seek(0)
+    data = ctx.output.read()
+    ctx.output.close()
+    return data
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """A minimal PNG reader for the encoder's own output (filters None and Up)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, payload = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + payload)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", payload)
+        elif kind == b"IDAT":
+            idat += payload
+        pos += 12 + length
+    width, height, bits, colour, *_ = header
+    samples = {0: 1, 2: 3, 6: 4}[colour]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, -1)
+    out = np.zeros((height, rows.shape[1] - 1), np.uint8)
+    for y in range(height):
+        above = out[y - 1] if y else np.zeros_like(out[0])
+        out[y] = rows[y, 1:] + (above if rows[y, 0] == 2 else 0)
+    image = out.view(">u2" if bits == 16 else np.uint8).reshape(height, width, samples)
+    return image[..., 0] if samples == 1 else image
+
+
+class TestRegistry:
+    def test_built_ins(self) -> None:
+        registry = Registry(entry_points=[])
+        assert {"read_tiff", "select_layer", "crop", "downsample", "statistics", "encode_tiff", "encode_png",
+                "encode_npy", "encode_csv", "encode_json", "stretch_8bit"} <= set(registry.names())  # fmt: skip
+        assert registry.get("crop") is elements.crop
+
+    def test_unknown_names_the_element(self) -> None:
+        with pytest.raises(LookupError, match="processing element 'nope' cannot be loaded: no such element"):
+            Registry(entry_points=[]).get("nope")
+        with pytest.raises(LookupError, match="'no.such.module:f' cannot be loaded: ModuleNotFoundError"):
+            Registry(entry_points=[]).get("no.such.module:f")
+
+    def test_explicit_entry_points_and_configured_names(self) -> None:
+        ep = metadata.EntryPoint("triple", "tests.dispel.elements_for_tests:scale", ENTRY_POINT_GROUP)
+        registry = Registry({"double": "tests.dispel.elements_for_tests:scale"}, entry_points=[ep])
+        assert registry.get("triple")(np.array([1]), None, factor=3)[0] == 3
+        assert registry.get("double") is registry.get("triple")
+        assert "triple" in registry.names() and "double" in registry.names()
+
+    def test_a_dotted_path_needs_no_registration(self) -> None:
+        assert Registry(entry_points=[]).get("tests.dispel.elements_for_tests:scale")(np.array([2]), None)[0] == 4
+
+    def test_an_installed_distribution_is_found(self, installed_element: str) -> None:
+        assert Registry().get(installed_element)(np.array([5]), None)[0] == 50
+
+    def test_argument_names_are_checked(self) -> None:
+        registry = Registry(entry_points=[])
+        registry.check_args("crop", {"window": "{grid}"})
+        with pytest.raises(TypeError, match="unexpected keyword argument 'size'"):
+            registry.check_args("crop", {"window": "{grid}", "size": 3})
+
+
+@pytest.fixture
+def installed_element(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A tiny third-party distribution with a dist-info and an entry point, on sys.path."""
+    site = tmp_path / "site"
+    package = site / "davgate_test_plugin"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("def tenfold(data, ctx):\n    return data * 10\n")
+    info = site / "davgate_test_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: davgate-test-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\ntenfold = davgate_test_plugin:tenfold\n")
+    monkeypatch.syspath_prepend(str(site))
+    yield "tenfold"
+    sys.modules.pop("davgate_test_plugin", None)
+
+
+class TestBuiltIns:
+    def test_read_tiff_window(self, tmp_path: Path) -> None:
+        pages = stack(1, 3, 40, 50)
+        write_stack(tmp_path / "s.tif", pages, tile=(16, 16))
+        ctx = context(tmp_path, tmp_path / "s.tif")
+        got = elements.read_tiff(None, ctx, page=2, window={"x0": 3, "x1": 20, "y0": 5, "y1": 40})
+        assert np.array_equal(got, pages[2, 5:40, 3:20])
+        assert np.array_equal(elements.read_tiff_stack(None, ctx), pages)
+        ctx.input.close()
+        ctx.output.close()
+
+    def test_select_layer_and_crop(self) -> None:
+        pages = stack(2, 4, 10, 12)
+        assert np.array_equal(elements.select_layer(pages, None, index=3), pages[3])
+        with pytest.raises(OutOfBounds, match=r"layer 4 is out of bounds: there are 4 layers \(0-3\)"):
+            elements.select_layer(pages, None, index=4)
+        assert np.array_equal(elements.crop(pages[0], None, window={"x0": 1, "x1": 12, "y0": 2, "y1": 3}), pages[0, 2:3, 1:12])
+        with pytest.raises(OutOfBounds, match=r"exceeds the image \(12 x 10 pixels\)"):
+            elements.crop(pages[0], None, window={"x0": 0, "x1": 13, "y0": 0, "y1": 1})
+
+    def test_downsample(self) -> None:
+        image = np.arange(36, dtype=np.uint16).reshape(6, 6)
+        assert elements.downsample(image, None, factor=2).tolist()[0] == [4, 6, 8]  # rounded means
+        assert elements.downsample(image, None, factor=3, method="max").tolist() == [[14, 17], [32, 35]]
+        assert elements.downsample(image, None, factor=4, method="stride").tolist() == [[0, 4], [24, 28]]
+        assert elements.downsample(image, None, factor=4).shape == (1, 1)
+        with pytest.raises(ExecutionFailed, match="mean, max or stride"):
+            elements.downsample(image, None, method="median")
+
+    def test_stretch_8bit(self) -> None:
+        image = np.linspace(1000, 3000, 10000, dtype=np.float64).astype(np.uint16).reshape(100, 100)
+        stretched = elements.stretch_8bit(image, None, low=0, high=100)
+        assert stretched.dtype == np.uint8 and stretched.min() == 0 and stretched.max() == 255
+        flat = elements.stretch_8bit(np.full((3, 3), 7, np.uint16), None)
+        assert flat.dtype == np.uint8 and not flat.any()
+
+    def test_statistics_and_json(self, tmp_path: Path) -> None:
+        stats = elements.statistics(np.array([[1, 2], [3, 4]], np.uint16), None)
+        assert stats == {"shape": [2, 2], "dtype": "uint16", "count": 4, "min": 1, "max": 4, "mean": 2.5,
+                         "std": pytest.approx(1.118, abs=1e-3), "median": 2.5}  # fmt: skip
+        data = elements.encode_json(stats, None)
+        assert json.loads(data)["max"] == 4
+
+    def test_encode_tiff_is_exact(self, tmp_path: Path) -> None:
+        image = stack(3, 1, 30, 40)[0]
+        ctx = context(tmp_path)
+        elements.encode_tiff(image, ctx)
+        data = written(ctx)
+        assert np.array_equal(tifffile.imread(io.BytesIO(data)), image)
+        expected = io.BytesIO()
+        tifffile.imwrite(expected, image, photometric="minisblack", metadata=None)
+        assert data == expected.getvalue()
+
+    @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+    def test_encode_png(self, tmp_path: Path, dtype) -> None:
+        image = np.random.default_rng(5).integers(0, np.iinfo(dtype).max, (300, 70), dtype=dtype)
+        ctx = context(tmp_path)
+        elements.encode_png(image, ctx)
+        assert np.array_equal(decode_png(written(ctx)), image)
+
+    def test_encode_png_rgb_and_refusals(self, tmp_path: Path) -> None:
+        rgb = np.random.default_rng(6).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+        ctx = context(tmp_path)
+        elements.encode_png(rgb, ctx)
+        assert np.array_equal(decode_png(written(ctx)), rgb)
+        with pytest.raises(ExecutionFailed, match="uint8 or uint16.*stretch_8bit first"):
+            elements.encode_png(np.zeros((2, 2), np.float32), context(tmp_path))
+
+    def test_encode_npy_and_csv(self, tmp_path: Path) -> None:
+        image = stack(4, 1, 3, 4)[0]
+        ctx = context(tmp_path)
+        elements.encode_npy(image, ctx)
+        assert np.array_equal(np.load(io.BytesIO(written(ctx))), image)
+        ctx = context(tmp_path)
+        elements.encode_csv(image, ctx)
+        lines = written(ctx).decode().splitlines()
+        assert lines[0] == ",".join(str(v) for v in image[0]) and len(lines) == 3
+        ctx = context(tmp_path)
+        elements.encode_csv({"min": 1, "shape": [3, 4]}, ctx)
+        assert written(ctx).decode() == "min,1\nshape,[3, 4]\n"

@@ -1,0 +1,143 @@
+"""DISPEL on real davgate processes: the seed's URL, time limits, single-flight across processes, plugins."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import tifffile
+
+from davgate.dispel import executions_total
+from davgate.state.sqlite import SqliteStateStore
+from tests.dispel.conftest import REPO, TIFFSTORE, stack, write_stack
+from tests.dispel.demo_store import demo_store_path
+from tests.helpers import USERS, ServerLauncher
+
+AUTH = ("alice", USERS["alice"])
+SEED_URL = "/dispel/tiffstore/312/20181129/12/0-1200-0-400"
+TESTS = "tests.dispel.elements_for_tests"
+
+
+def config(tmp_path: Path, htpasswd: Path, source: Path, **dispel: object) -> dict:
+    return {
+        "auth": {"htpasswd": htpasswd},
+        "mounts": {
+            "/source": {"type": "local", "root": source, "readonly": True},
+            "/dispel": {"type": "dispel", "templates": tmp_path / "templates", "source": "/source", **dispel},
+        },
+        "state": {"type": "sqlite", "path": tmp_path / "state.db"},
+        "cache": {"type": "local", "root": tmp_path / "cache"},
+    }
+
+
+@pytest.fixture
+def templates(tmp_path: Path) -> Path:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "tiffstore.yaml").write_text(TIFFSTORE.read_text())
+    return folder
+
+
+@pytest.fixture
+def small_store(tmp_path: Path) -> Path:
+    root = tmp_path / "source"
+    write_stack(root / "tiffstore/312/20181129.tif", stack(1, 3, 200, 300), tile=(64, 64))
+    return root
+
+
+@pytest.fixture
+def repo_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Servers (and their pipeline processes) can import the test elements."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+
+
+def with_steps(templates: Path, name: str, *steps: str, time_limit: float = 60) -> None:
+    text = TIFFSTORE.read_text().replace('window: "{grid}"}\n', 'window: "{grid}"}\n' + "".join(f"  - {s}\n" for s in steps), 1)
+    (templates / f"{name}.yaml").write_text(text.replace("time_limit: 60", f"time_limit: {time_limit}"))
+
+
+def test_the_seeds_url_over_http(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    demo = demo_store_path(tmp_path_factory)
+    server = serve(config(tmp_path, htpasswd_file, demo))
+    response = requests.get(server.url + SEED_URL, auth=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "image/tiff"
+    expected = tifffile.imread(demo / "tiffstore/312/20181129.tif", key=12)[0:400, 0:1200]
+    assert np.array_equal(tifffile.imread(io.BytesIO(response.content)), expected)
+    again = requests.get(server.url + SEED_URL, auth=AUTH, headers={"If-None-Match": response.headers["ETag"]}, timeout=30)
+    assert again.status_code == 304
+    listing = requests.request("PROPFIND", server.url + "/dispel/tiffstore/312/20181129/", auth=AUTH, headers={"Depth": "1"}, timeout=30)
+    assert listing.status_code == 207
+    layers = re.findall(r"<D:href>/dispel/tiffstore/312/20181129/(\d+)/</D:href>", listing.text)
+    assert layers == [str(i) for i in range(13)]
+    preview = requests.get(server.url + SEED_URL + ".png", auth=AUTH, timeout=30)
+    assert preview.status_code == 200 and preview.content[:8] == b"\x89PNG\r\n\x1a\n"
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert executions_total(store) == 2
+    assert requests.put(server.url + SEED_URL, data=b"x", auth=AUTH, timeout=30).status_code == 403
+
+
+def test_a_runaway_gets_504_and_the_server_goes_on(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path, repo_on_path: None
+) -> None:
+    with_steps(templates, "runaway", f"{{element: '{TESTS}:sleep', seconds: 600}}", time_limit=1)
+    server = serve(config(tmp_path, htpasswd_file, small_store, workers=1))
+    response = requests.get(server.url + "/dispel/runaway/312/20181129/1/0-10-0-10", auth=AUTH, timeout=30)
+    assert response.status_code == 504
+    assert response.text == "504 Gateway Timeout: template runaway ran longer than its time limit of 1 s\n"
+    fine = requests.get(server.url + "/dispel/tiffstore/312/20181129/1/0-10-0-10", auth=AUTH, timeout=30)
+    assert fine.status_code == 200  # the only pipeline process was killed and replaced
+    assert requests.request("PROPFIND", server.url + "/", auth=AUTH, headers={"Depth": "1"}, timeout=30).status_code == 207
+
+
+def test_two_processes_share_sixteen_cold_requests_one_execution(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path, repo_on_path: None
+) -> None:
+    marks = tmp_path / "runs.txt"
+    with_steps(templates, "slow", f"{{element: '{TESTS}:mark', path: '{marks}'}}", f"{{element: '{TESTS}:sleep', seconds: 1}}")
+    shared = config(tmp_path, htpasswd_file, small_store)
+    servers = [serve(shared), serve(shared)]
+    url = "/dispel/slow/312/20181129/2/10-250-20-180"
+    barrier, answers = threading.Barrier(16), []
+
+    def get(i: int) -> None:
+        barrier.wait()
+        answers.append(requests.get(servers[i % 2].url + url, auth=AUTH, timeout=60))
+
+    threads = [threading.Thread(target=get, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r.status_code for r in answers] == [200] * 16
+    assert len({r.content for r in answers}) == 1
+    with SqliteStateStore(tmp_path / "state.db") as store:
+        assert executions_total(store) == 1
+    assert len(marks.read_text().splitlines()) == 1
+
+
+def test_a_third_party_element_from_an_entry_point(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    site = tmp_path / "site"
+    (site / "davgate_live_plugin").mkdir(parents=True)
+    (site / "davgate_live_plugin" / "__init__.py").write_text("def tenfold(data, ctx):\n    return data * 10\n")
+    info = site / "davgate_live_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: davgate-live-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[davgate.dispel.elements]\ntenfold = davgate_live_plugin:tenfold\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    with_steps(templates, "tenfold", "{element: tenfold}")
+    server = serve(config(tmp_path, htpasswd_file, small_store))
+    response = requests.get(server.url + "/dispel/tenfold/312/20181129/0/0-20-0-10.npy", auth=AUTH, timeout=30)
+    assert response.status_code == 200, response.text
+    source = tifffile.imread(small_store / "tiffstore/312/20181129.tif", key=0)
+    assert np.array_equal(np.load(io.BytesIO(response.content)), source[0:10, 0:20] * 10)
