@@ -9,13 +9,17 @@ from dataclasses import dataclass
 
 from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
-from wsgidav.http_authenticator import HTTPAuthenticator
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from davgate import auth, providers, state
+from davgate import auth, dispel, providers, state
+from davgate.access import Access, AccessControl, AccessPolicy, Rule
 from davgate.access_log import AccessLog
-from davgate.auth.domain import AuthSetup, DomainController
+from davgate.auth.bearer import VERIFIED_USER, BearerAuth
+from davgate.auth.domain import Authenticator, AuthSetup, DomainController
+from davgate.auth.jwks import JwksKeys
+from davgate.auth.jwt import JwtPolicy, JwtVerifier
+from davgate.auth.keys import ASYMMETRIC_ALGORITHMS, UsersFile
 from davgate.config import Config
 from davgate.namespace import Namespace
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
@@ -35,7 +39,36 @@ def auth_setup(config: Config) -> AuthSetup:
     passwords = None
     if config.auth.htpasswd is not None:
         passwords = auth.load("htpasswd", path=config.auth.htpasswd)
-    return AuthSetup(realm=config.auth.realm, anonymous=config.auth.anonymous, passwords=passwords)
+    return AuthSetup(
+        realm=config.auth.realm,
+        anonymous=config.auth.anonymous,
+        passwords=passwords,
+        tokens=token_verifier(config),
+    )
+
+
+def token_verifier(config: Config) -> JwtVerifier | None:
+    options = config.auth.jwt
+    if options is None:
+        return None
+    policy = JwtPolicy(
+        audience=options.audience,
+        issuer=options.issuer,
+        algorithms=frozenset(options.algorithms) if options.algorithms else ASYMMETRIC_ALGORITHMS,
+        max_lifetime=options.max_lifetime,
+        leeway=options.leeway,
+    )
+    jwks = None if options.jwks is None else JwksKeys(options.jwks, refresh=options.jwks_refresh)
+    return JwtVerifier(UsersFile(options.users), policy, jwks)
+
+
+def access_policy(config: Config) -> AccessPolicy:
+    rules = {
+        path: Rule(frozenset(access.read), frozenset(access.write))
+        for path, mount in config.mounts.items()
+        if (access := getattr(mount, "access", None)) is not None
+    }
+    return AccessPolicy(rules, config.groups)
 
 
 @dataclass
@@ -70,10 +103,18 @@ def wsgidav_config(config: Config, namespace: Namespace, store: state.StateStore
             "accept_basic": True,
             "accept_digest": False,
             "default_to_digest": False,
-            "trusted_auth_header": None,
+            "trusted_auth_header": VERIFIED_USER,  # set only by BearerAuth, after verifying a token
         },
         "davgate.auth": auth_setup(config),
-        "middleware_stack": [ErrorPrinter, HTTPAuthenticator, WsgiDavDirBrowser, RequestResolver],
+        "davgate.access": Access(namespace, access_policy(config), config.auth.realm),
+        "middleware_stack": [
+            ErrorPrinter,
+            BearerAuth,
+            Authenticator,
+            AccessControl,
+            WsgiDavDirBrowser,
+            RequestResolver,
+        ],
         "dir_browser": {
             "enable": True,
             "icon": False,
@@ -94,6 +135,9 @@ def build_app(config: Config, mounts: dict[str, providers.Mount] | None = None) 
     """The davgate WSGI application; ``mounts`` defaults to fresh ones from ``config``."""
     mounts = build_mounts(config) if mounts is None else mounts
     store = open_state(config)
+    for mount in mounts.values():
+        mount.use_state(store)
+    dispel.attach(mounts, store, config.cache)
     namespace = Namespace(mounts)
     wsgi = WsgiDAVApp(wsgidav_config(config, namespace, store))
     return Application(wsgi=wsgi, store=store, mounts=mounts)

@@ -1,4 +1,4 @@
-"""The ``davgate`` command line: serve, check-config, htpasswd."""
+"""The ``davgate`` command line: serve, check-config, htpasswd, keygen, token, demo-data."""
 
 from __future__ import annotations
 
@@ -33,6 +33,32 @@ def cmd_htpasswd(args: argparse.Namespace) -> int:
     return htpasswd_command(args.file, args.user, args.password_stdin)
 
 
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from davgate.auth.tokens import keygen_command
+
+    return keygen_command(args.out, args.type, args.email, args.name, args.force)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from davgate.auth.tokens import token_command
+
+    return token_command(
+        args.key, args.email, args.ttl, args.aud, issuer=args.iss, scopes=args.scope, kid=args.kid
+    )
+
+
+def cmd_sftp_enroll(args: argparse.Namespace) -> int:
+    from davgate.providers.sftp.cli import enroll_command
+
+    return enroll_command(args)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from davgate.dispel.demo import command
+
+    return command(args.folder, args.force)
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="davgate", description="WebDAV virtual file system gateway")
     main.add_argument("--version", action="version", version=f"davgate {__version__}")
@@ -43,6 +69,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", required=True, type=Path, metavar="FILE")
     serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind; 0 picks a free one")
+    serve.add_argument("--log-level", default=argparse.SUPPRESS, help="as davgate --log-level, after the command")
     serve.set_defaults(run=cmd_serve)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
@@ -54,6 +81,33 @@ def parser() -> argparse.ArgumentParser:
     htpasswd.add_argument("user", metavar="USER")
     htpasswd.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     htpasswd.set_defaults(run=cmd_htpasswd)
+
+    keygen = commands.add_parser("keygen", help="write a key pair; print its users-file entry")
+    keygen.add_argument("--out", required=True, type=Path, metavar="PREFIX", help="private key PREFIX, public PREFIX.pub")
+    keygen.add_argument("--type", choices=("ed25519", "rsa", "ec"), default="ed25519")
+    keygen.add_argument("--email", help="the user's e-mail, the key of the users-file entry")
+    keygen.add_argument("--name", help="the user's name in the entry (default: the e-mail)")
+    keygen.add_argument("--force", action="store_true", help="replace existing key files")
+    keygen.set_defaults(run=cmd_keygen)
+
+    token = commands.add_parser("token", help="print a JWT signed with a private key")
+    token.add_argument("--key", required=True, type=Path, metavar="PRIVATE_PEM")
+    token.add_argument("--email", required=True, metavar="E")
+    token.add_argument("--aud", metavar="A", help="audience (aud claim)")
+    token.add_argument("--ttl", type=int, default=3600, metavar="SECONDS", help="lifetime (default 3600)")
+    token.add_argument("--iss", metavar="I", help="issuer (iss claim)")
+    token.add_argument("--scope", action="append", metavar="S", help="e.g. storage.read:/data (repeatable)")
+    token.add_argument("--kid", help="key id for the header, for keys published in a JWKS")
+    token.set_defaults(run=cmd_token)
+
+    demo = commands.add_parser("demo-data", help="write a sample TIFF store (DIR/tiffstore/<subject>/<date>.tif)")
+    demo.add_argument("folder", type=Path, metavar="DIR")
+    demo.add_argument("--force", action="store_true", help="write files that already exist again")
+    demo.set_defaults(run=cmd_demo_data)
+
+    from davgate.providers.sftp.cli import add_parser as add_sftp_enroll
+
+    add_sftp_enroll(commands).set_defaults(run=cmd_sftp_enroll)
     return main
 
 

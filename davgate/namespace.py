@@ -5,6 +5,11 @@ registers exactly one provider, this one, and dispatches each path to the
 mount that owns it. Paths above the mounts (``/`` itself, and ``/projects``
 when ``/projects/a`` is a mount) are read-only virtual folders listing what
 lies below them.
+
+Extension point: a mount that has a method ``get_resource_inst(path,
+environ, rel)`` makes its own WsgiDAV resources for its paths (the
+``dispel`` mount does, see :mod:`davgate.dispel.mount`); every other mount
+gets the shared resources of :mod:`davgate.providers.resources`.
 """
 
 from __future__ import annotations
@@ -109,6 +114,9 @@ class Namespace(DAVProvider):
             members = self.virtual_members(path)
             return VirtualFolder(path, environ, members) if members is not None else None
         mount, rel = found
+        own_resources = getattr(mount, "get_resource_inst", None)
+        if own_resources is not None:  # extension point: a virtual mount (dispel) makes its own
+            return own_resources(path, environ, rel)
         with translate():
             entry = mount.stat(rel)
         if entry is None:

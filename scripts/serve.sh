@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set everything up and run davgate on the embedded default configuration,
-# conf/davgate.yaml: http://127.0.0.1:8080/, the folder ./data at /data.
+# conf/davgate.yaml: http://127.0.0.1:8080/, the folder ./data at /data,
+# DISPEL at /dispel over a demo store (var/demo, written on first start).
 # Extra arguments go to `davgate serve`, e.g. --port 9000.
 #
 # At first start an `admin` user with a random password is created and the
@@ -10,6 +11,10 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 mkdir -p data var
+if [ ! -d var/demo/tiffstore ]; then
+    echo "serve: writing the DISPEL demo store to var/demo (first start only)"
+    .venv/bin/davgate demo-data var/demo >/dev/null
+fi
 
 config=conf/davgate.yaml
 htpasswd=var/htpasswd

@@ -11,7 +11,7 @@ set -euo pipefail
 
 # Debian packages, by purpose. Add new packages here, nowhere else.
 SERVE_PACKAGES=(python3-venv python3-pip curl)
-TEST_PACKAGES=(litmus)
+TEST_PACKAGES=(litmus ceph-mon ceph-osd radosgw ceph-common iproute2 openssh-server openssh-client)
 
 usage() {
     echo "usage: bash scripts/setup.sh [--test]" >&2
@@ -98,5 +98,6 @@ install_packages "${packages[@]}"
 install_python
 if [ "$mode" = test ]; then
     command -v litmus >/dev/null || die "litmus is not on PATH after installing it"
+    [ -x /usr/sbin/sshd ] || die "sshd is missing after installing openssh-server"
 fi
 say "ready ($mode)"

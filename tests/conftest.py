@@ -28,3 +28,6 @@ def serve(tmp_path: Path) -> Iterator[ServerLauncher]:
 def htpasswd_file(tmp_path: Path) -> Path:
     """An htpasswd file with the users in ``USERS`` (alice, bob)."""
     return write_htpasswd(tmp_path / "htpasswd")
+
+
+from tests.rgw import rgw  # noqa: E402,F401 - the session's Ceph RGW, for the s3 tests

@@ -44,6 +44,9 @@ def parse_config(data: Any, source: str = "", environ: Mapping[str, str] | None 
         config = Builder(os.environ if environ is None else environ).build(Config, data, "")
         check_mounts(config)
         check_built(config)
+        check_jwt(config)
+        check_access(config)
+        check_dispel(config)
     except ConfigError as error:
         raise ConfigError(error.key, error.problem, source) from None
     return config
@@ -83,9 +86,65 @@ def check_built(config: Config) -> None:
         what = NOT_BUILT.get((section, getattr(value, "type", None)))
         if what:
             raise ConfigError(f"{section}.type", f"{what} is not built yet")
-    if config.auth.jwt is not None:
-        raise ConfigError("auth.jwt", "bearer tokens (JWT) are not built yet")
 
+
+def check_jwt(config: Config) -> None:
+    """Limits the schema cannot say, and a users file that can be read."""
+    jwt = config.auth.jwt
+    if jwt is None:
+        return
+    if jwt.algorithms is not None and not jwt.algorithms:
+        raise ConfigError("auth.jwt.algorithms", "name at least one algorithm, or leave it out")
+    for name, low, high in (("max_lifetime", 1, None), ("leeway", 0, 600), ("jwks_refresh", 1, None)):
+        value = getattr(jwt, name)
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ConfigError(f"auth.jwt.{name}", f"expected {bound} seconds, got {value}")
+    from davgate.auth.keys import parse_users
+
+    try:
+        _, problems = parse_users(jwt.users.read_bytes(), str(jwt.users))
+    except (OSError, ValueError) as error:
+        raise ConfigError("auth.jwt.users", f"{jwt.users}: {error}") from None
+    if problems:
+        raise ConfigError("auth.jwt.users", f"{jwt.users}: {problems[0]}")
+
+
+def check_access(config: Config) -> None:
+    """Groups hold user names; every "@group" in a mount's access rules is defined."""
+    for name, members in config.groups.items():
+        if not name or any(c in name for c in "@* ") or not name.isprintable():
+            raise ConfigError(f"groups.{name}", "a group name is printable text without '@', '*' or spaces")
+        for i, member in enumerate(members):
+            if member.startswith("@") or member == "*":
+                raise ConfigError(f"groups.{name}[{i}]", "a group holds user names, not groups or '*'")
+    for path, mount in config.mounts.items():
+        access = getattr(mount, "access", None)
+        for level in ("read", "write") if access is not None else ():
+            for i, principal in enumerate(getattr(access, level)):
+                if principal.startswith("@") and principal[1:] not in config.groups:
+                    raise ConfigError(f"mounts.{path}.access.{level}[{i}]", f"group {principal[1:]!r} is not defined in groups")
+
+
+def check_dispel(config: Config) -> None:
+    """A dispel mount reads from another (non-dispel) mount and keeps results in the cache."""
+    for path, mount in config.mounts.items():
+        if mount.type != "dispel":
+            continue
+        key = f"mounts.{path}"
+        source = config.mounts.get("/" + mount.source.strip("/"))
+        if source is None:
+            raise ConfigError(f"{key}.source", f"{mount.source!r} is not a configured mount")
+        if source.type == "dispel":
+            raise ConfigError(f"{key}.source", "the source of a dispel mount is a storage mount, not another dispel mount")
+        if config.cache is None:
+            raise ConfigError("cache", f"the dispel mount {path} needs a cache section, e.g. {{type: local, root: var/cache}}")
+        for name, low in (("workers", 1), ("time_limit", 0.001), ("idle_timeout", 0.001), ("tile_size", 16)):
+            if getattr(mount, name) < low:
+                raise ConfigError(f"{key}.{name}", f"expected at least {low:g}, got {getattr(mount, name)}")
+        for name, target in mount.elements.items():
+            if ":" not in target:
+                raise ConfigError(f"{key}.elements.{name}", f"expected module:function, got {target!r}")
 
 def one_line(error: Exception) -> str:
     return " ".join(str(error).split())

@@ -29,8 +29,21 @@ class MustExist(enum.Enum):
             raise ConfigError(key, f"{self.value} {path} does not exist")
 
 
+class HttpUrl:
+    """Marks a text field that must be an http:// or https:// URL."""
+
+    @staticmethod
+    def check(value: str, key: str) -> None:
+        if not value.startswith(("http://", "https://")):
+            raise ConfigError(key, f"expected an http(s) URL, got {value!r}")
+
+
 ExistingFile = Annotated[Path, MustExist.FILE]
 ExistingFolder = Annotated[Path, MustExist.FOLDER]
+Url = Annotated[str, HttpUrl()]
+
+#: Signature algorithms a configuration may allow: asymmetric ones only.
+JwtAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 
 
 @dataclass(frozen=True)
@@ -47,9 +60,16 @@ class ServerConfig:
 
 @dataclass(frozen=True)
 class JwtConfig:
-    users: ExistingFile
-    audience: Optional[str] = None
-    issuer: Optional[str] = None
+    """Bearer tokens; see davgate.auth.jwt for what each check means."""
+
+    users: ExistingFile  # {"user@domain": {"name": ..., "publicKey": ...}}
+    audience: Optional[str] = None  # when set, aud is required and must match
+    issuer: Optional[str] = None  # when set, iss is required and must match
+    algorithms: Optional[tuple[JwtAlgorithm, ...]] = None  # narrows each key's own family
+    max_lifetime: int = 24 * 3600  # seconds from iat (or now) to exp
+    leeway: int = 30  # seconds of clock skew allowed in exp, nbf and iat
+    jwks: Optional[Union[Url, ExistingFile]] = None  # issuer keys, chosen by kid
+    jwks_refresh: int = 300  # seconds between JWKS fetches
 
 
 @dataclass(frozen=True)
@@ -61,10 +81,19 @@ class AuthConfig:
 
 
 @dataclass(frozen=True)
+class AccessRules:
+    """Who may use a mount: user names, "@group" or "*"; write implies read."""
+
+    read: tuple[str, ...] = ()
+    write: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class LocalMount:
     type: Literal["local"]
     root: ExistingFolder
     readonly: bool = False
+    access: Optional[AccessRules] = None
     fsync: bool = True  # flush each upload to disk before it replaces the old file
 
 
@@ -73,12 +102,14 @@ class SftpMount:
     type: Literal["sftp"]
     host: str
     user: str
-    key: ExistingFile
+    key: ExistingFile  # private key (OpenSSH format), e.g. from `davgate sftp-enroll`
     port: int = 22
-    root: str = "/"
-    known_hosts: Optional[ExistingFile] = None
-    timeout: float = 10.0
+    root: str = "/"  # remote folder; relative to the login folder unless absolute
+    known_hosts: Optional[ExistingFile] = None  # unset: trust on first use, pinned in the state store
+    timeout: float = 10.0  # seconds to connect, and to wait for each answer
     readonly: bool = False
+    connections: int = 4  # SSH connections per worker process
+    access: Optional[AccessRules] = None
 
 
 @dataclass(frozen=True)
@@ -87,18 +118,34 @@ class S3Mount:
     endpoint: str
     bucket: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # never shown in logs or errors
     region: str = "us-east-1"
     prefix: str = ""
-    timeout: float = 10.0
+    timeout: float = 10.0  # seconds to connect, and to wait for each answer
     readonly: bool = False
+    access: Optional[AccessRules] = None
+    create_bucket: bool = False  # create a missing bucket at start (else: a configuration error)
+    part_size: int = 8 * MiB  # multipart upload part size, 5 MiB to 5 GiB
+    upload_concurrency: int = 3  # parts of one upload in flight at once
+    max_connections: int = 100  # connection pool size; keep above server.threads
+    retries: int = 1  # retries after a failed attempt (connection errors, 5xx, throttling)
+    page_size: int = 1000  # keys per list_objects_v2 page, 1 to 1000
+    addressing_style: Literal["path", "virtual"] = "path"
 
 
 @dataclass(frozen=True)
 class DispelMount:
+    """Virtual, read-only paths that run the templates in ``templates`` (see davgate.dispel)."""
+
     type: Literal["dispel"]
-    templates: ExistingFolder
-    source: str
+    templates: ExistingFolder  # folder of <name>.yaml templates
+    source: str  # the mount that template input paths are relative to, e.g. /data
+    access: Optional[AccessRules] = None
+    workers: int = 2  # pipeline processes per server worker, started when needed
+    time_limit: float = 60.0  # seconds a pipeline run may take (a template may set its own)
+    idle_timeout: float = 300.0  # seconds an idle pipeline process is kept
+    tile_size: int = 1024  # pixels: the tiling of windows the tree lists (a template may set its own)
+    elements: dict[str, str] = field(default_factory=dict)  # extra elements, name: "module:function"
 
 
 MountConfig = Union[LocalMount, SftpMount, S3Mount, DispelMount]
@@ -149,5 +196,6 @@ class Config:
     mounts: dict[str, MountConfig] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name: users, for "@name"
     cache: Optional[Union[LocalCache, S3Cache]] = None
     api: ApiConfig = field(default_factory=ApiConfig)

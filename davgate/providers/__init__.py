@@ -21,7 +21,12 @@ from importlib import metadata
 from typing import Any, BinaryIO
 
 ENTRY_POINT_GROUP = "davgate.providers"
-BUILT_IN = {"local": "davgate.providers.local:LocalMount"}
+BUILT_IN = {
+    "local": "davgate.providers.local:LocalMount",
+    "s3": "davgate.providers.s3:S3Mount",
+    "sftp": "davgate.providers.sftp:SftpMount",
+    "dispel": "davgate.dispel.mount:DispelMount",
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,13 @@ class Mount(abc.ABC):
         return None
 
     # -- lifecycle --------------------------------------------------------
+    def use_state(self, store: Any) -> None:
+        """Called with the shared state store before requests are served.
+
+        For providers that keep records there (the sftp provider pins SSH
+        host keys); others ignore it.
+        """
+
     def start(self) -> None:
         """Called once before requests are served (recovery, connections)."""
 

@@ -198,7 +198,8 @@ class CountedUpload(Upload):
 
     def write(self, data: bytes) -> int:
         self.size += len(data)
-        return self.upload.write(data)
+        with translate():
+            return self.upload.write(data)
 
     def commit(self) -> None:
         self.upload.commit()

@@ -1,9 +1,9 @@
 """State stores: where davgate keeps what every process must share.
 
 A state store holds the records that must not live in one process's memory:
-WebDAV locks and dead properties now; later the DISPEL cache index and its
-single-flight leases, the staging job queue and metadata. Two davgate
-processes (or hosts, with a networked backend) that open the same store MUST
+WebDAV locks and dead properties, the DISPEL cache index, its single-flight
+leases and shared counters now; later the staging job queue and metadata.
+Two davgate processes (or hosts, with a networked backend) that open the same store MUST
 honour each other's locks and see each other's properties, so a backend
 MUST NOT cache lock or property state in memory.
 
@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
 __all__ = [
+    "CacheEntry",
+    "HostKey",
+    "Lease",
     "LockConflict",
     "LockRecord",
     "PropertyValue",
@@ -59,6 +63,58 @@ class LockRecord:
 
     def is_expired(self, now: float) -> bool:
         return 0 <= self.expire < now
+
+
+@dataclass(frozen=True)
+class HostKey:
+    """The SSH host key pinned for ``host``:``port`` the first time davgate connected.
+
+    ``key_type`` is the key's SSH name (``ssh-ed25519``), ``key_b64`` the
+    base64 of its public blob, as in a known_hosts line; ``pinned`` is seconds
+    since the epoch.
+    """
+
+    host: str
+    port: int
+    key_type: str
+    key_b64: str
+    pinned: float
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached DISPEL result, as the cache index tracks it.
+
+    ``key`` names the blob in the cache backend; ``definition`` is the
+    digest of the template file that made it; ``params`` its parameters as
+    text. ``created`` and ``last_use`` are seconds since the epoch.
+    """
+
+    key: str
+    template: str
+    definition: str
+    params: str
+    size: int
+    digest: str
+    created: float
+    hits: int = 0
+    last_use: float = 0.0
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who is making the result ``key`` now (single-flight across processes).
+
+    ``expires`` is seconds since the epoch. A lease whose maker failed keeps
+    the failure (``status``, ``reason``) until it expires, so that everyone
+    waiting for it gets the same answer.
+    """
+
+    key: str
+    holder: str
+    expires: float
+    status: int | None = None
+    reason: str = ""
 
 
 class StateStoreError(Exception):
@@ -153,6 +209,80 @@ class StateStore(ABC):
         Each moved resource's properties replace those at its new URL. The
         move MUST be atomic.
         """
+
+    # --- SSH host keys (trust on first use) -----------------------------------
+
+    @abstractmethod
+    def get_host_key(self, host: str, port: int) -> HostKey | None:
+        """The key pinned for ``host``:``port``, or ``None``."""
+
+    @abstractmethod
+    def pin_host_key(self, host: str, port: int, key_type: str, key_b64: str) -> bool:
+        """Pin a key for ``host``:``port`` unless one is pinned; ``True`` if this call pinned it.
+
+        A pinned key is never replaced here: of two processes racing to pin
+        different keys, exactly one wins and the other MUST see the winner.
+        """
+
+    @abstractmethod
+    def forget_host_key(self, host: str, port: int) -> bool:
+        """Remove the pin of ``host``:``port`` (an operator accepting a new key); ``True`` if one was removed."""
+
+    # --- DISPEL: cache index, leases, counters -------------------------------
+
+    @abstractmethod
+    def cache_get(self, key: str) -> CacheEntry | None:
+        """The index entry of a cached result, or ``None``."""
+
+    @abstractmethod
+    def cache_put(self, entry: CacheEntry) -> None:
+        """Add or replace an index entry; the running total of sizes follows."""
+
+    @abstractmethod
+    def cache_touch(self, uses: Mapping[str, tuple[int, float]]) -> None:
+        """Add ``hits`` and advance ``last_use`` of entries: ``{key: (hits, last_use)}``."""
+
+    @abstractmethod
+    def cache_remove(self, keys: Iterable[str]) -> None:
+        """Remove index entries; missing ones are not an error."""
+
+    @abstractmethod
+    def cache_evict(self, max_bytes: int) -> list[CacheEntry]:
+        """Remove least recently used entries until the total size is at most ``max_bytes``.
+
+        Returns the removed entries (the caller deletes their blobs). Two
+        processes evicting at once MUST NOT both return one entry.
+        """
+
+    @abstractmethod
+    def cache_drop(self, template: str, keep_definition: str) -> list[CacheEntry]:
+        """Remove the entries of ``template`` made by any other definition; returns them."""
+
+    @abstractmethod
+    def cache_entries(self) -> list[CacheEntry]:
+        """Every index entry, least recently used first."""
+
+    @abstractmethod
+    def acquire_lease(self, key: str, holder: str, expires: float) -> Lease:
+        """Take the lease of ``key`` for ``holder`` unless someone else holds a live one.
+
+        Returns the live lease after the call: ``holder``'s own if it was
+        free (or expired, or already ``holder``'s), else the other holder's.
+        """
+
+    @abstractmethod
+    def release_lease(
+        self, key: str, holder: str, *, status: int | None = None, reason: str = "", keep: float = 0.0
+    ) -> None:
+        """End ``holder``'s lease; with a ``status``, keep the failure visible for ``keep`` seconds."""
+
+    @abstractmethod
+    def add_counter(self, name: str, amount: int = 1) -> None:
+        """Add to a counter shared by every process on this store."""
+
+    @abstractmethod
+    def counter(self, name: str) -> int:
+        """A counter's value (0 if it was never added to)."""
 
     # --- lifetime -------------------------------------------------------------
 

@@ -19,11 +19,20 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from davgate.state import LockConflict, LockRecord, PropertyValue, StateStore, StateStoreError
+from davgate.state import (
+    CacheEntry,
+    HostKey,
+    Lease,
+    LockConflict,
+    LockRecord,
+    PropertyValue,
+    StateStore,
+    StateStoreError,
+)
 
 # SCHEMA[n] brings the file from version n to n + 1 (kept in PRAGMA
 # user_version). New record kinds append a version; old ones never change.
@@ -39,8 +48,27 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
             url TEXT NOT NULL, name TEXT NOT NULL, value NOT NULL,
             PRIMARY KEY (url, name)) WITHOUT ROWID""",
     ),
+    (  # 2: SSH host keys pinned on first use
+        """CREATE TABLE ssh_host_keys (
+            host TEXT NOT NULL, port INTEGER NOT NULL, key_type TEXT NOT NULL,
+            key_b64 TEXT NOT NULL, pinned REAL NOT NULL, PRIMARY KEY (host, port))""",
+    ),
+    (  # 3: DISPEL cache index, single-flight leases, shared counters
+        """CREATE TABLE dispel_cache (
+            key TEXT PRIMARY KEY, template TEXT NOT NULL, definition TEXT NOT NULL,
+            params TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+            created REAL NOT NULL, hits INTEGER NOT NULL, last_use REAL NOT NULL) WITHOUT ROWID""",
+        "CREATE INDEX dispel_cache_lru ON dispel_cache (last_use)",
+        "CREATE INDEX dispel_cache_template ON dispel_cache (template)",
+        """CREATE TABLE dispel_leases (
+            key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL,
+            status INTEGER, reason TEXT NOT NULL) WITHOUT ROWID""",
+        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    ),
 )
 
+CACHE_COLUMNS = "key, template, definition, params, size, digest, created, hits, last_use"
+CACHE_BYTES = "dispel_cache_bytes"  # the running total of dispel_cache.size
 LOCK_COLUMNS = "token, root, type, scope, depth, owner, principal, timeout, expire"
 LIVE = "(expire < 0 OR expire >= ?)"
 
@@ -95,12 +123,24 @@ class SqliteStateStore(StateStore):
         db = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = self._set_wal(db)
         if mode.lower() != "wal":
             db.close()
             raise StateStoreError(f"state store {self.path}: cannot use WAL mode (got {mode!r})")
         db.execute("PRAGMA synchronous = NORMAL")
         return db
+
+    def _set_wal(self, db: sqlite3.Connection) -> str:
+        """Switch to WAL; another process doing the same may hold the file briefly."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                return db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as error:
+                busy = getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -246,6 +286,97 @@ class SqliteStateStore(StateStore):
             db.executemany("DELETE FROM properties WHERE url = ?", {(url,) for url, _, _ in moved})
             db.executemany("INSERT INTO properties (url, name, value) VALUES (?, ?, ?)", moved)
 
+    # --- SSH host keys ----------------------------------------------------------------
+
+    def get_host_key(self, host: str, port: int) -> HostKey | None:
+        sql = "SELECT host, port, key_type, key_b64, pinned FROM ssh_host_keys WHERE host = ? AND port = ?"
+        row = self._db().execute(sql, (host, port)).fetchone()
+        return HostKey(*row) if row else None
+
+    def pin_host_key(self, host: str, port: int, key_type: str, key_b64: str) -> bool:
+        sql = "INSERT OR IGNORE INTO ssh_host_keys (host, port, key_type, key_b64, pinned) VALUES (?, ?, ?, ?, ?)"
+        return self._db().execute(sql, (host, port, key_type, key_b64, time.time())).rowcount > 0
+
+    def forget_host_key(self, host: str, port: int) -> bool:
+        sql = "DELETE FROM ssh_host_keys WHERE host = ? AND port = ?"
+        return self._db().execute(sql, (host, port)).rowcount > 0
+
+    # --- DISPEL: cache index, leases, counters ------------------------------------------
+
+    def cache_get(self, key: str) -> CacheEntry | None:
+        row = self._db().execute(f"SELECT {CACHE_COLUMNS} FROM dispel_cache WHERE key = ?", (key,)).fetchone()
+        return CacheEntry(*row) if row else None
+
+    def cache_put(self, entry: CacheEntry) -> None:
+        with self._transaction() as db:
+            old = db.execute("SELECT size FROM dispel_cache WHERE key = ?", (entry.key,)).fetchone()
+            sql = f"INSERT OR REPLACE INTO dispel_cache ({CACHE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+            db.execute(sql, dataclasses.astuple(entry))
+            _add(db, CACHE_BYTES, entry.size - (old[0] if old else 0))
+
+    def cache_touch(self, uses: Mapping[str, tuple[int, float]]) -> None:
+        sql = "UPDATE dispel_cache SET hits = hits + ?, last_use = MAX(last_use, ?) WHERE key = ?"
+        with self._transaction() as db:
+            db.executemany(sql, [(hits, last, key) for key, (hits, last) in uses.items()])
+
+    def cache_remove(self, keys: Iterable[str]) -> None:
+        with self._transaction() as db:
+            _remove_entries(db, [(key,) for key in keys])
+
+    def cache_evict(self, max_bytes: int) -> list[CacheEntry]:
+        if self.counter(CACHE_BYTES) <= max_bytes:
+            return []
+        with self._transaction() as db:
+            excess = _counter(db, CACHE_BYTES) - max_bytes
+            removed: list[CacheEntry] = []
+            rows = db.execute(f"SELECT {CACHE_COLUMNS} FROM dispel_cache ORDER BY last_use, created")
+            for row in rows:
+                if excess <= 0:
+                    break
+                removed.append(CacheEntry(*row))
+                excess -= removed[-1].size
+            rows.close()
+            _remove_entries(db, [(e.key,) for e in removed])
+        return removed
+
+    def cache_drop(self, template: str, keep_definition: str) -> list[CacheEntry]:
+        sql = f"SELECT {CACHE_COLUMNS} FROM dispel_cache WHERE template = ? AND definition <> ?"
+        with self._transaction() as db:
+            removed = [CacheEntry(*row) for row in db.execute(sql, (template, keep_definition))]
+            _remove_entries(db, [(e.key,) for e in removed])
+        return removed
+
+    def cache_entries(self) -> list[CacheEntry]:
+        rows = self._db().execute(f"SELECT {CACHE_COLUMNS} FROM dispel_cache ORDER BY last_use, created")
+        return [CacheEntry(*row) for row in rows]
+
+    def acquire_lease(self, key: str, holder: str, expires: float) -> Lease:
+        now = time.time()
+        with self._transaction() as db:
+            sql = "SELECT key, holder, expires, status, reason FROM dispel_leases WHERE key = ?"
+            row = db.execute(sql, (key,)).fetchone()
+            if row and row[1] != holder and row[2] >= now:
+                return Lease(*row)
+            db.execute("DELETE FROM dispel_leases WHERE expires < ?", (now - 60,))
+            sql = "INSERT OR REPLACE INTO dispel_leases (key, holder, expires, status, reason) VALUES (?, ?, ?, NULL, '')"
+            db.execute(sql, (key, holder, expires))
+        return Lease(key, holder, expires)
+
+    def release_lease(
+        self, key: str, holder: str, *, status: int | None = None, reason: str = "", keep: float = 0.0
+    ) -> None:
+        if status is None or keep <= 0:
+            self._db().execute("DELETE FROM dispel_leases WHERE key = ? AND holder = ?", (key, holder))
+            return
+        sql = "UPDATE dispel_leases SET status = ?, reason = ?, expires = ? WHERE key = ? AND holder = ?"
+        self._db().execute(sql, (status, reason, time.time() + keep, key, holder))
+
+    def add_counter(self, name: str, amount: int = 1) -> None:
+        _add(self._db(), name, amount)
+
+    def counter(self, name: str) -> int:
+        return _counter(self._db(), name)
+
 
 def _row(lock: LockRecord) -> tuple[object, ...]:
     return dataclasses.astuple(lock)
@@ -294,3 +425,24 @@ def _moved_url(url: str, src: str, dest: str) -> str:
     if url == src:
         return dest
     return dest.rstrip("/") + url[len(src.rstrip("/")) :]
+
+
+def _add(db: sqlite3.Connection, name: str, amount: int) -> None:
+    sql = "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
+    db.execute(sql, (name, amount))
+
+
+def _counter(db: sqlite3.Connection, name: str) -> int:
+    row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _remove_entries(db: sqlite3.Connection, keys: list[tuple[str]]) -> None:
+    """Delete index entries (inside a transaction) and keep the running total right."""
+    if not keys:
+        return
+    freed = 0
+    for (key,) in keys:
+        row = db.execute("DELETE FROM dispel_cache WHERE key = ? RETURNING size", (key,)).fetchone()
+        freed += row[0] if row else 0
+    _add(db, CACHE_BYTES, -freed)

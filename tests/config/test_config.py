@@ -105,19 +105,6 @@ def test_unknown_mount_type(folder: Path) -> None:
     assert message.startswith("mounts./data.type: expected one of local, sftp, s3, dispel, got 'ftp'")
 
 
-@pytest.mark.parametrize("kind", ["sftp", "s3", "dispel"])
-def test_mount_type_not_built_yet_is_a_clear_error(folder: Path, kind: str) -> None:
-    options = {
-        "sftp": {"host": "127.0.0.1", "user": "u", "key": str(folder / "state.db")},
-        "s3": {"endpoint": "http://127.0.0.1:1", "bucket": "b", "access_key": "a", "secret_key": "s"},
-        "dispel": {"templates": str(folder / "data"), "source": "/data"},
-    }[kind]
-    (folder / "state.db").touch()
-    data = minimal(folder)
-    data["mounts"]["/other"] = {"type": kind, **options}
-    assert f"mount type '{kind}' is not built yet" in error_of(folder, data)
-
-
 def test_mongo_state_not_built_yet(folder: Path) -> None:
     message = error_of(folder, minimal(folder, state={"type": "mongo", "url": "mongodb://127.0.0.1"}))
     assert message.startswith("state.type: the mongo state store is not built yet")
