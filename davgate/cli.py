@@ -17,7 +17,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from davgate.server import serve
 
     config = load_config(args.config)
-    return serve(config, host=args.host, port=args.port)
+    return serve(config, host=args.host, port=args.port, config_path=args.config)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

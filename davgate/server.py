@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from cheroot import wsgi
 
@@ -94,11 +95,15 @@ def prepare(config: Config) -> None:
     open_state(config).close()
 
 
-def serve(config: Config, host: str | None = None, port: int | None = None) -> int:
+def serve(config: Config, host: str | None = None, port: int | None = None, config_path: Path | None = None) -> int:
     """Run the server in the foreground; returns the exit code."""
     server = replace(config.server, host=host or config.server.host, port=config.server.port if port is None else port)
     config = replace(config, server=server)
     prepare(config)
+    if server.engine == "granian":
+        from davgate.granian_engine import serve_granian
+
+        return serve_granian(config, config_path, worker_count(config))
     sock = listen(server.host, server.port, server.backlog)
     count = worker_count(config)
     print(f"davgate: listening on {url_of(sock)} ({count} worker{'s' if count > 1 else ''})", file=sys.stderr, flush=True)

@@ -48,6 +48,7 @@ JwtAlgorithm = Literal["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES
 
 @dataclass(frozen=True)
 class ServerConfig:
+    engine: Literal["cheroot", "granian"] = "cheroot"  # granian: faster for small requests
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = 0  # 0: one worker process per core

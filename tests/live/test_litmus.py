@@ -86,8 +86,16 @@ def run_litmus(suite: str, url: str, folder: Path) -> LitmusRun:
     )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+ENGINES = {"cheroot": 1, "granian": 2}  # engine -> worker processes
+
+# granian drops a "#fragment" from the request target before the application
+# sees it (cheroot refuses such requests with 400), so litmus warns that a
+# DELETE of ".../frag/#ment" removed the collection. Only that warning, only there.
+KNOWN_WARNINGS = {"granian": ("delete_fragment",)}
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     assert shutil.which("litmus"), "litmus is not installed (apt-get install litmus)"
     base = tmp_path_factory.mktemp("litmus")
     (base / "data").mkdir()
@@ -95,15 +103,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "mounts": {"/data": {"type": "local", "root": base / "data"}},
         "auth": {"htpasswd": write_htpasswd(base / "htpasswd"), "anonymous": "none"},
         "state": {"type": "sqlite", "path": base / "state.db"},
+        "server": {"engine": request.param},
     }
     launcher = ServerLauncher(base / "servers")
-    yield launcher(config)
+    yield launcher(config, workers=ENGINES[request.param])
     launcher.stop_all()
 
 
 @pytest.mark.parametrize("suite", SUITES)
-def test_litmus_suite(suite: str, server: Server, tmp_path: Path) -> None:
+def test_litmus_suite(suite: str, server: Server, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     result = run_litmus(suite, f"{server.url}/data/", tmp_path)
+    engine = request.node.callspec.params["server"]
+    known = KNOWN_WARNINGS.get(engine, ())
+    result.problems = [line for line in result.problems if not any(f". {name}." in line for name in known)]
     expected = SUITES[suite]
     report = (
         f"litmus {suite}: {result.run} run, {result.passed} passed, {result.failed} failed, "
