@@ -1,0 +1,177 @@
+"""The infrastructures as one process serves them: their mounts and access methods.
+
+:class:`LiveSpaces` is the :class:`~davgate.namespace.LiveMounts` of the
+namespace: when the store's infrastructure generation changes (any process
+created or deleted one), it reads every record again, keeps the spaces whose
+record is unchanged, builds the new ones and retires the old ones (their
+connections are closed a minute later, when no request can still use them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from davgate.api.credentials import SpaceCredentials, credentials_for
+from davgate.api.sealing import Sealer
+from davgate.api.spec import Adaptor, InfraSpec
+from davgate.api.tokens import ServerTokens
+from davgate.auth.jwt import JwtPolicy
+from davgate.config import schema
+from davgate.providers import Mount
+from davgate.providers.local import LocalMount
+from davgate.state import InfraRecord, StateStore
+
+__all__ = ["Folders", "LiveSpaces", "MountFactory", "Space"]
+
+log = logging.getLogger("davgate.api")
+
+RETIRE_SECONDS = 60.0
+ADAPTOR_TIMEOUT = 10.0
+SSH_CONNECTIONS = 2
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Where the API keeps files: native volumes and enrolled SSH keys, below ``root``."""
+
+    root: Path
+
+    def volume(self, infrastructure: str, adaptor: str) -> Path:
+        return self.root / "volumes" / infrastructure / adaptor
+
+    def keys(self, infrastructure: str) -> Path:
+        return self.root / "api-keys" / infrastructure
+
+
+class MountFactory:
+    """Makes the Mount of an adaptor of a stored description."""
+
+    def __init__(self, store: StateStore, folders: Folders, sealer: Sealer) -> None:
+        self.store, self.folders, self.sealer = store, folders, sealer
+
+    def build(self, infrastructure: str, adaptor: Adaptor) -> Mount:
+        path = f"/{infrastructure}/{adaptor.name}"
+        mount = getattr(self, f"build_{adaptor.type}")(path, infrastructure, adaptor)
+        mount.use_state(self.store)
+        return mount
+
+    def build_native(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+        root = self.folders.volume(infrastructure, adaptor.name)
+        root.mkdir(parents=True, exist_ok=True)
+        return LocalMount(path, schema.LocalMount(type="local", root=root))
+
+    def build_sshfs(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+        from davgate.providers.sftp import SftpMount
+
+        o = adaptor.options
+        options = schema.SftpMount(
+            type="sftp", host=o["host"], user=o["user"], key=Path(o["key"]), port=o["port"], root=o["path"],
+            timeout=ADAPTOR_TIMEOUT, connections=SSH_CONNECTIONS,
+        )  # fmt: skip
+        return SftpMount(path, options)
+
+    def build_s3(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+        from davgate.providers.s3 import S3Mount
+
+        o = adaptor.options
+        options = schema.S3Mount(
+            type="s3", endpoint=o["endpoint"], bucket=o["bucket"], access_key=o["access_key"],
+            secret_key=self.sealer.open(o["sealedSecret"]), region=o.get("region", "us-east-1"),
+            prefix=o.get("prefix", ""), timeout=ADAPTOR_TIMEOUT, create_bucket=o.get("create_bucket", False),
+        )  # fmt: skip
+        return S3Mount(path, options)
+
+
+@dataclass
+class Space:
+    """One infrastructure: its description, its mounts by path, its access methods."""
+
+    record: InfraRecord
+    spec: InfraSpec
+    mounts: dict[str, Mount]
+    credentials: SpaceCredentials
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def indexed(self) -> bool:
+        """Whether it has a query container, so the query index covers it."""
+        return bool(self.spec.of_type("query"))
+
+    def adaptor(self, name: str) -> Mount | None:
+        return self.mounts.get(f"/{self.name}/{name}")
+
+    def close(self) -> None:
+        for mount in self.mounts.values():
+            try:
+                mount.close()
+            except Exception:  # noqa: BLE001 -- closing is best effort
+                log.exception("closing %s failed", mount.path)
+
+
+class LiveSpaces:
+    """Every infrastructure's space, rebuilt from the store when its generation changes."""
+
+    def __init__(self, store: StateStore, factory: MountFactory, server: ServerTokens, policy: JwtPolicy) -> None:
+        self.store, self.factory, self.server, self.policy = store, factory, server, policy
+        self.spaces: dict[str, Space] = {}
+        self.retired: list[tuple[float, Space]] = []
+        self.lock = threading.Lock()
+
+    def generation(self) -> int:
+        return self.store.infra_generation()
+
+    def mounts(self) -> dict[str, Mount]:
+        records = self.store.infra_list()
+        with self.lock:
+            old, new = self.spaces, {}
+            for record in records:
+                space = old.get(record.name)
+                if space is None or space.record != record:
+                    space = self.build(record)
+                new[record.name] = space
+            now = time.monotonic()
+            self.retired += [(now, space) for name, space in old.items() if new.get(name) is not space]
+            self.spaces = new
+            self.close_retired(now - RETIRE_SECONDS)
+        return {path: mount for space in new.values() for path, mount in space.mounts.items()}
+
+    def build(self, record: InfraRecord) -> Space:
+        spec = InfraSpec.from_json(record.spec)
+        mounts = {}
+        for adaptor in spec.adaptors:
+            try:
+                mount = self.factory.build(record.name, adaptor)
+            except Exception as error:  # noqa: BLE001 -- serve the adaptors that work
+                log.error("infrastructure %s: adaptor %s cannot be served: %s", record.name, adaptor.name, error)
+                continue
+            mounts[mount.path] = mount
+        return Space(record, spec, mounts, credentials_for(spec, record.owner, self.server, self.policy))
+
+    def get(self, name: str) -> Space | None:
+        return self.spaces.get(name)
+
+    def all(self) -> list[Space]:
+        return list(self.spaces.values())
+
+    def close_retired(self, before: float) -> None:
+        keep = []
+        for when, space in self.retired:
+            if when <= before:
+                space.close()
+            else:
+                keep.append((when, space))
+        self.retired = keep
+
+    def close(self) -> None:
+        with self.lock:
+            for space in self.spaces.values():
+                space.close()
+            self.spaces = {}
+            self.close_retired(float("inf"))
