@@ -1,0 +1,73 @@
+"""/healthz and /readyz in-process: no authentication, bounded time, a body that names what is down."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.wsgi.client import Client
+
+
+def test_healthz_needs_no_credentials_and_calls_no_backend(make_app) -> None:
+    app = make_app(special={"/ceph": "outage"})
+    app.mounts["/ceph"].down.set()
+    response = Client(app, user=None).get("/healthz")
+    assert response.status == 200
+    assert json.loads(response.body) == {"status": "ok"}
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_readyz_checks_the_state_store_and_every_mount(make_app) -> None:
+    app = make_app(special={"/ceph": "outage"})
+    response = Client(app, user=None).get("/readyz")
+    assert response.status == 200, response.text
+    assert json.loads(response.body) == {"status": "ready", "checks": {"state": "ok", "/data": "ok", "/ceph": "ok"}}
+
+
+def test_readyz_names_a_mount_that_is_down(make_app) -> None:
+    app = make_app(special={"/ceph": "outage"})
+    app.mounts["/ceph"].down.set()
+    response = Client(app, user=None).get("/readyz")
+    assert response.status == 503
+    body = json.loads(response.body)
+    assert body["status"] == "not ready"
+    assert body["not_ready"] == ["/ceph"]
+    assert body["checks"]["/ceph"] == "storage backend unavailable"  # coarse: the page is public
+    assert body["checks"]["/data"] == "ok"
+    time.sleep(1.1)  # results are kept for a second
+    app.mounts["/ceph"].down.clear()
+    assert Client(app, user=None).get("/readyz").status == 200
+
+
+def test_readyz_gives_up_on_a_hanging_mount_in_bounded_time(make_app) -> None:
+    app = make_app(special={"/hpc": "hanging"}, server={"ready_timeout": 0.5})
+    mount = app.mounts["/hpc"]
+    mount.hang.set()
+    try:
+        started = time.monotonic()
+        response = Client(app, user=None).get("/readyz")
+        elapsed = time.monotonic() - started
+        assert response.status == 503
+        assert json.loads(response.body)["checks"]["/hpc"] == "timed out after 0.5 s"
+        assert 0.4 < elapsed < 2.0
+        again = Client(app, user=None).get("/readyz")  # the hung check is not started twice
+        assert again.status == 503
+    finally:
+        mount.release.set()
+
+
+def test_readyz_reports_a_broken_state_store(make_app) -> None:
+    app = make_app()
+    app.store.close()
+    response = Client(app, user=None).get("/readyz")
+    assert response.status == 503
+    assert json.loads(response.body)["not_ready"] == ["state"]
+
+
+def test_health_endpoints_take_get_and_head_only(make_app) -> None:
+    client = Client(make_app(), user=None)
+    head = client.request("HEAD", "/healthz")
+    assert (head.status, head.body) == (200, b"")
+    refused = client.request("DELETE", "/readyz")
+    assert refused.status == 405
+    assert refused.headers["allow"] == "GET, HEAD"
