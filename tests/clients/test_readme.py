@@ -1,0 +1,140 @@
+"""The README's examples for each kind of user, run as written.
+
+Each ``sh`` block of the sections below is run by bash (``set -euo
+pipefail``) with only its leading settings changed: the address and the
+user of the test's davgate instead of the embedded default's
+(``URL=``, ``DAV_USER=``, ``DAV_PASSWORD=``), or a free port (``PORT=``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clients.gateway import PASSWORD, REPO, USER, Gateway
+
+README = REPO / "README.md"
+SECTIONS = ("Mount it", "Script it", "The token flow", "NextCloud")
+DAVFS_CACHE = Path("/var/cache/davfs2")
+
+
+def section_blocks(title: str) -> list[str]:
+    """The ``sh`` code blocks of the README section ``## title``."""
+    text = README.read_text()
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.DOTALL | re.MULTILINE)
+    assert match, f"README has no section {title!r}"
+    return re.findall(r"^```sh\n(.*?)^```", match.group(1), flags=re.DOTALL | re.MULTILINE)
+
+
+def with_settings(block: str, **values: str) -> str:
+    """The block with the settings ``NAME=...`` at the start of a line set to ``values``."""
+    for name, value in values.items():
+        block, count = re.subn(rf"^{name}=.*$", f"{name}={shlex.quote(value)}", block, count=1, flags=re.MULTILINE)
+        assert count == 1, f"the example does not set {name}"
+    return block
+
+
+def run(block: str, cwd: Path, home: Path, timeout: float = 180) -> str:
+    """Run the block in its own process group; whatever it leaves running is stopped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RCLONE_")}
+    env.update(HOME=str(home), LANG="C.UTF-8")
+    process = subprocess.Popen(
+        ["bash", "-c", "set -euo pipefail\n" + block],
+        cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        process.wait()
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, f"the README example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
+    return text
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A HOME of its own, reachable by davfs2's unprivileged user (pytest's tmp folders are not)."""
+    folder = Path(tempfile.mkdtemp(prefix="davgate-readme-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    mount_point = folder / "davgate"
+    if os.path.ismount(mount_point):
+        subprocess.run(["umount", "-l", str(mount_point)], check=False, timeout=120)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def settings(gateway: Gateway, slash: str = "") -> dict[str, str]:
+    return {"URL": gateway.url + slash, "DAV_USER": USER, "DAV_PASSWORD": PASSWORD}
+
+
+def test_every_section_has_examples() -> None:
+    for title in SECTIONS:
+        assert section_blocks(title), f"README section {title!r} has no sh example"
+
+
+def test_mount_it(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> None:
+    tool("mount.davfs")
+    (block,) = section_blocks("Mount it")
+    before = set(DAVFS_CACHE.iterdir()) if DAVFS_CACHE.exists() else set()
+    try:
+        output = run(with_settings(block, **settings(gateway, "/")), home, home)
+    finally:
+        for leftover in (set(DAVFS_CACHE.iterdir()) if DAVFS_CACHE.exists() else set()) - before:
+            shutil.rmtree(leftover, ignore_errors=True)  # the cache of this mount only
+    assert {"data", "demo", "dispel"} <= set(output.split())
+    assert "0-1024-0-512.png" in output
+    assert gateway.http("GET", "/data/run1.txt").content == b"results of run 1\n"
+    gateway.http("DELETE", "/data/run1.txt")
+
+
+def test_script_it(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> None:
+    for program in ("cadaver", "rclone", "curl"):
+        tool(program)
+    (block,) = section_blocks("Script it")
+    output = run(with_settings(block, **settings(gateway)), home, home)
+    assert re.search(r"(?im)^Digest: sha-256=\S+", output), output
+    assert "Value of run is: 2" in output and "failed" not in output, output
+    assert (home / "from-cadaver.csv").read_text() == "x,y\n1,2\n"
+    assert "0 differences found" in output, output
+    assert not gateway.exists("/data/run2/")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_token_flow(home: Path, tool: Callable[[str], str]) -> None:
+    for program in ("curl", "openssl"):
+        tool(program)
+    (block,) = section_blocks("The token flow")
+    (home / ".venv").symlink_to(REPO / ".venv")
+    output = run(with_settings(block, PORT=str(free_port())), home, home)
+    assert re.search(r"(?im)^Digest: sha-256=\S+", output), output
+    assert re.search(r"(?m)^\s*1024$", output), output
+    assert (home / "var/tokens/back.bin").read_bytes() == (home / "var/tokens/result.bin").read_bytes()
+
+
+def test_nextcloud(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> None:
+    tool("curl")
+    (block,) = section_blocks("NextCloud")
+    output = run(with_settings(block, **settings(gateway)), home, home)
+    assert "HTTP/1.1 200 OK" in output and "RGDNVW" in output and "RGCK" in output, output
+    assert "Fri, 14 Jul 2017 02:40:00 GMT" in output, output
+    gateway.http("DELETE", "/data/nc.txt")
