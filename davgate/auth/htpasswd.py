@@ -18,6 +18,7 @@ import secrets
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -154,7 +155,10 @@ class VerificationCache:
     Entries are keyed by HMAC-SHA256, under a random per-process key, of
     (user, password, stored hash): the password is never kept, and a changed
     hash simply misses. At most ``max_size`` entries, least recently used
-    dropped first; ``ttl`` counts from the verification, not the last hit.
+    dropped first; ``ttl`` counts from the last hit, so a client in steady use
+    never pays bcrypt again (a changed password still misses at once). A miss
+    is single-flight: concurrent requests with the same credentials wait for
+    one verification instead of each running bcrypt.
     """
 
     def __init__(
@@ -164,6 +168,7 @@ class VerificationCache:
         self._key = secrets.token_bytes(32)
         self._expiry: OrderedDict[bytes, float] = OrderedDict()
         self._lock = threading.Lock()
+        self._flights: weakref.WeakValueDictionary[bytes, threading.Lock] = weakref.WeakValueDictionary()
 
     def __contains__(self, credentials: tuple[str, str, str]) -> bool:
         key, now = self._digest(credentials), self._clock()
@@ -173,8 +178,23 @@ class VerificationCache:
                 del self._expiry[key]
                 return False
             if expiry is not None:
+                self._expiry[key] = now + self._ttl
                 self._expiry.move_to_end(key)
             return expiry is not None
+
+    def verify(self, credentials: tuple[str, str, str], check: Callable[[], bool]) -> bool:
+        """True if cached, else the result of ``check()``, run once for concurrent callers."""
+        if credentials in self:
+            return True
+        with self._lock:
+            flight = self._flights.setdefault(self._digest(credentials), threading.Lock())
+        with flight:
+            if credentials in self:
+                return True
+            accepted = check()
+            if accepted:
+                self.add(credentials)
+            return accepted
 
     def add(self, credentials: tuple[str, str, str]) -> None:
         """Remember that (user, password, stored hash) verified just now."""
@@ -215,15 +235,10 @@ class HtpasswdBackend(PasswordBackend):
         if stored is None:
             verify_hash(_DUMMY_HASH, password)  # as slow as a known user
             raise AuthenticationFailed("unknown user")
-        if (user, password, stored) in self._cache:
-            return True
         try:
-            accepted = verify_hash(stored, password)
+            return self._cache.verify((user, password, stored), lambda: verify_hash(stored, password))
         except UnsupportedHash as e:
             raise AuthenticationFailed(f"unsupported hash scheme {e.scheme}") from None
-        if accepted:
-            self._cache.add((user, password, stored))
-        return accepted
 
 
 def validate_user_name(user: str) -> None:

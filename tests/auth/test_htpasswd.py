@@ -19,6 +19,7 @@ from davgate.auth.htpasswd import (
     set_password,
     validate_user_name,
 )
+from tests.helpers import wait_until
 from tests.auth.conftest import PASSWORD, VECTORS, FakeClock, write_entries
 
 
@@ -327,13 +328,37 @@ def test_cache_is_bounded_lru(clock: FakeClock) -> None:
     assert ("a", "1", "h") in cache and ("c", "3", "h") in cache
 
 
-def test_cache_ttl_counts_from_verification(clock: FakeClock) -> None:
+def test_cache_ttl_counts_from_the_last_hit(clock: FakeClock) -> None:
     cache = VerificationCache(ttl=10, clock=clock)
     cache.add(("a", "1", "h"))
     clock.advance(9)
+    assert ("a", "1", "h") in cache  # a hit: ten more seconds
+    clock.advance(9)
     assert ("a", "1", "h") in cache
-    clock.advance(1)
+    clock.advance(10)
     assert ("a", "1", "h") not in cache
+
+
+def test_concurrent_misses_verify_once() -> None:
+    cache = VerificationCache(ttl=10)
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def slow_check() -> bool:
+        calls.append(1)
+        gate.wait(5)
+        return True
+
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.verify(("a", "1", "h"), slow_check))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    wait_until(lambda: len(calls) == 1, timeout=5)
+    gate.set()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 8
+    assert len(calls) == 1
 
 
 def test_cache_can_be_disabled(users_file: Path, verify_calls: list[str]) -> None:
