@@ -23,6 +23,13 @@ user's rules; a token without any gets the user's rules. Reading needs
 
 COPY reads its source and writes its Destination; MOVE also modifies its
 source. A refusal is 403 with a one-line reason.
+
+Spaces. The management API's namespaces (live mounts below ``/<name>/``,
+see :meth:`Namespace.space_of`) are reached only with their own access
+methods, and those reach nothing else: a request authenticated by a
+space's credentials carries :data:`SPACE_LIMIT` (set by
+:mod:`davgate.api.davauth`), and every path it touches must lie in that
+space; a request without it touches no space.
 """
 
 from __future__ import annotations
@@ -43,11 +50,12 @@ from davgate.auth.challenge import unauthorized
 from davgate.namespace import Namespace, split_path
 from davgate.providers.resources import translate
 
-__all__ = ["AccessControl", "AccessPolicy", "Need", "Rule", "Scopes", "needs_of"]
+__all__ = ["SPACE_LIMIT", "AccessControl", "AccessPolicy", "Need", "Rule", "Scopes", "needs_of"]
 
 logger = logging.getLogger("davgate.authz")
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND"})
+SPACE_LIMIT = "davgate.auth.space"  # the space whose own credentials authenticated the request
 ANYONE = "*"
 
 
@@ -184,6 +192,7 @@ class AccessControl(BaseMiddleware):
         return self.next_app(environ, start_response)
 
     def check(self, user: str, scopes: Scopes | None, path: str, need: Need, environ: dict) -> None:
+        self.check_space(user, path, environ.get(SPACE_LIMIT))
         located = self.namespace.locate(path)
         if located is None:
             return self.check_virtual(user, scopes, path, need, environ)
@@ -196,6 +205,15 @@ class AccessControl(BaseMiddleware):
             if not scopes.allows(path, resolved):
                 raise Denied(f"the token's scopes do not allow {resolved.value} of {path}")
         return None
+
+    def check_space(self, user: str, path: str, limit: str | None) -> None:
+        """A space's credentials reach that space only, and only they reach it."""
+        space = self.namespace.space_of(path)
+        if space == limit:
+            return
+        if limit is not None:
+            raise Denied(f"these credentials are valid only under /{limit}/")
+        raise Denied(f"/{space}/ takes only its own credentials", anonymous=not user)
 
     def check_virtual(self, user: str, scopes: Scopes | None, path: str, need: Need, environ: dict) -> None:
         """Above the mounts: only names; a deep PROPFIND must be allowed every mount below."""

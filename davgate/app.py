@@ -5,7 +5,7 @@ This is the one place where WsgiDAV's own configuration dict is made.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
@@ -15,13 +15,20 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from davgate import auth, dispel, providers, state
 from davgate.access import Access, AccessControl, AccessPolicy, Rule
 from davgate.access_log import AccessLog
+from davgate.api import ApiService
+from davgate.api.davauth import CONFIG_KEY as SPACES_KEY
+from davgate.api.davauth import SpaceAuth
 from davgate.auth.bearer import VERIFIED_USER, BearerAuth
 from davgate.auth.domain import Authenticator, AuthSetup, DomainController
 from davgate.auth.jwks import JwksKeys
 from davgate.auth.jwt import JwtPolicy, JwtVerifier
 from davgate.auth.keys import ASYMMETRIC_ALGORITHMS, UsersFile
+from davgate.compat import ClientQuirks
 from davgate.config import Config
+from davgate.digest import DigestMiddleware, Digests
+from davgate.hardening import Limits, RequestGuard
 from davgate.namespace import Namespace
+from davgate.ops.wiring import Ops, build_ops
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
 
 
@@ -78,20 +85,31 @@ class Application:
     wsgi: WsgiDAVApp
     store: state.StateStore
     mounts: dict[str, providers.Mount]
+    ops: Ops | None = None  # request ids, metrics, /healthz, /readyz
+    limits: Limits = field(default_factory=Limits)  # what the request guard allows
+    api: ApiService | None = None  # the management API at /api/v1, and its spaces
 
     def __post_init__(self) -> None:
-        self.handler = AccessLog(self.wsgi)
+        inner = self.wsgi if self.api is None else self.api.wrap(self.wsgi)
+        guarded = RequestGuard(inner, self.limits)  # malformed and hostile requests stop here
+        self.handler = self.ops.wrap(guarded) if self.ops is not None else AccessLog(guarded)
 
     def __call__(self, environ: dict, start_response):
         return self.handler(environ, start_response)
 
     def close(self) -> None:
+        if self.api is not None:
+            self.api.close()
         for mount in self.mounts.values():
             mount.close()
+        if self.ops is not None:
+            self.ops.close()
         self.store.close()
 
 
-def wsgidav_config(config: Config, namespace: Namespace, store: state.StateStore) -> dict:
+def wsgidav_config(
+    config: Config, namespace: Namespace, store: state.StateStore, ops: Ops | None = None, api: ApiService | None = None
+) -> dict:
     return {
         "provider_mapping": {"/": namespace},
         "mount_path": None,
@@ -107,11 +125,17 @@ def wsgidav_config(config: Config, namespace: Namespace, store: state.StateStore
         },
         "davgate.auth": auth_setup(config),
         "davgate.access": Access(namespace, access_policy(config), config.auth.realm),
+        **(ops.wsgidav_settings() if ops is not None else {}),
+        "davgate.digests": namespace.digests,
+        **({SPACES_KEY: (namespace, api.spaces)} if api is not None else {}),
         "middleware_stack": [
             ErrorPrinter,
-            BearerAuth,
+            BearerAuth if api is None else SpaceAuth,  # SpaceAuth: BearerAuth, and the API's spaces
             Authenticator,
+            *(ops.middleware() if ops is not None else ()),  # /metrics, for any authenticated user
             AccessControl,
+            DigestMiddleware,
+            ClientQuirks,
             WsgiDavDirBrowser,
             RequestResolver,
         ],
@@ -137,7 +161,11 @@ def build_app(config: Config, mounts: dict[str, providers.Mount] | None = None) 
     store = open_state(config)
     for mount in mounts.values():
         mount.use_state(store)
-    dispel.attach(mounts, store, config.cache)
-    namespace = Namespace(mounts)
-    wsgi = WsgiDAVApp(wsgidav_config(config, namespace, store))
-    return Application(wsgi=wsgi, store=store, mounts=mounts)
+    cache = dispel.attach(mounts, store, config.cache)
+    ops = build_ops(config, store, mounts, cache)
+    namespace = Namespace(mounts, Digests(store))
+    api = ApiService(config, store, namespace)
+    wsgi = WsgiDAVApp(wsgidav_config(config, namespace, store, ops, api))
+    api.start()
+    limits = Limits(config.server.max_xml_body, config.server.max_xml_elements)
+    return Application(wsgi=wsgi, store=store, mounts=mounts, ops=ops, limits=limits, api=api)

@@ -1,22 +1,22 @@
-"""The ``davgate`` command line: serve, check-config, htpasswd, keygen, token, demo-data."""
+"""The ``davgate`` command line: serve, check-config, htpasswd, keygen, token, demo-data, copy."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from davgate import __version__
 from davgate.config import ConfigError, load_config
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+from davgate.ops import progress
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from davgate.server import serve
 
     config = load_config(args.config)
+    if args.log_format is None and config.server.log_format != "text":
+        configure_logging(args.log_level, config.server.log_format)
     return serve(config, host=args.host, port=args.port, config_path=args.config)
 
 
@@ -53,6 +53,12 @@ def cmd_sftp_enroll(args: argparse.Namespace) -> int:
     return enroll_command(args)
 
 
+def cmd_copy(args: argparse.Namespace) -> int:
+    from davgate.ops.copying import copy_command
+
+    return copy_command(args.config, args.source, args.target)
+
+
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from davgate.dispel.demo import command
 
@@ -63,6 +69,12 @@ def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="davgate", description="WebDAV virtual file system gateway")
     main.add_argument("--version", action="version", version=f"davgate {__version__}")
     main.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    main.add_argument(
+        "--log-format", choices=("text", "json"), help="log lines as text or one JSON object each (default: server.log_format, text)"
+    )
+    main.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto", help="progress bars on stderr (auto: on a terminal)"
+    )
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="run the WebDAV server")
@@ -70,6 +82,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind; 0 picks a free one")
     serve.add_argument("--log-level", default=argparse.SUPPRESS, help="as davgate --log-level, after the command")
+    serve.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help="as davgate --log-format")
     serve.set_defaults(run=cmd_serve)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
@@ -105,23 +118,29 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="write files that already exist again")
     demo.set_defaults(run=cmd_demo_data)
 
+    copy = commands.add_parser("copy", help="copy one file between mounts, checked by SHA-256 (progress bar)")
+    copy.add_argument("--config", required=True, type=Path, metavar="FILE")
+    copy.add_argument("source", metavar="SOURCE", help="a path of the namespace, e.g. /hpc/run1/out.tif")
+    copy.add_argument("target", metavar="TARGET", help="a path of the namespace; ending in '/': into that folder")
+    copy.set_defaults(run=cmd_copy)
+
     from davgate.providers.sftp.cli import add_parser as add_sftp_enroll
 
     add_sftp_enroll(commands).set_defaults(run=cmd_sftp_enroll)
     return main
 
 
-def configure_logging(level: str) -> None:
-    """davgate's own loggers at ``level``; WsgiDAV's internals only when they warn."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
-    wsgidav = logging.getLogger("wsgidav")
-    wsgidav.propagate = True
-    wsgidav.setLevel(max(logging.WARNING, logging.getLogger().level))
+def configure_logging(level: str, log_format: str | None = None) -> None:
+    """davgate's own loggers at ``level``, as text or JSON lines; WsgiDAV's internals only when they warn."""
+    from davgate.ops import logs
+
+    logs.configure(level, "json" if log_format == "json" else "text")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
+    progress.mode = args.progress
     try:
         return args.run(args)
     except ConfigError as error:

@@ -6,6 +6,14 @@ mount that owns it. Paths above the mounts (``/`` itself, and ``/projects``
 when ``/projects/a`` is a mount) are read-only virtual folders listing what
 lies below them.
 
+Live mounts: mounts added and removed while serving (the management API's
+namespaces) come from a :class:`LiveMounts` attached with :meth:`Namespace.attach`.
+Each lives below its own first segment, a *space* (``/test-001/lisa``). The
+namespace asks the live mounts for their generation at most once per
+``interval`` seconds (and on a miss, at most every 0.1 s) and rebuilds its
+table when it changed; the hot path only compares a clock. The table is one
+tuple, replaced whole, so a thread sees the old table or the new one.
+
 Extension point: a mount that has a method ``get_resource_inst(path,
 environ, rel)`` makes its own WsgiDAV resources for its paths (the
 ``dispel`` mount does, see :mod:`davgate.dispel.mount`); every other mount
@@ -14,16 +22,25 @@ gets the shared resources of :mod:`davgate.providers.resources`.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from typing import Protocol
 from urllib.parse import quote
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVProvider
 
-from davgate.providers import Entry, Mount
+from davgate.digest import Digests
+from davgate.providers import Entry, Mount, liveprops
 from davgate.providers.resources import FileResource, FolderResource, translate
 
+log = logging.getLogger("davgate.namespace")
+
 FORBIDDEN_SEGMENTS = {".", ".."}
+MISS_INTERVAL = 0.1  # seconds between generation checks caused by paths no mount has
+MountTable = dict[tuple[str, ...], Mount]
 ROOT_WRITE_REFUSED = "this folder lists mounts; write inside a mount"
 
 
@@ -55,6 +72,16 @@ class VirtualFolder(DAVCollection):
     def get_etag(self) -> str:
         return "virtual-" + "-".join(self.members)
 
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        return liveprops.property_names(super().get_property_names(is_allprop=is_allprop), is_allprop=is_allprop)
+
+    def get_property_value(self, name: str):
+        if name == liveprops.OC_PERMISSIONS:
+            return liveprops.READ_ONLY_LETTERS
+        if name in liveprops.QUOTA_PROPERTIES:
+            raise DAVError(HTTP_NOT_FOUND)
+        return super().get_property_value(name)
+
     def support_etag(self) -> bool:
         return True
 
@@ -80,18 +107,85 @@ class VirtualFolder(DAVCollection):
         return True
 
 
+class LiveMounts(Protocol):
+    """Mounts that come and go while serving, each below its space (first segment)."""
+
+    def generation(self) -> int:
+        """A number that changes whenever :meth:`mounts` would answer differently (one cheap read)."""
+
+    def mounts(self) -> dict[str, Mount]:
+        """The live mounts by path (``/space/name``)."""
+
+
 class Namespace(DAVProvider):
     """Dispatches paths to mounts; the single provider WsgiDAV sees."""
 
-    def __init__(self, mounts: dict[str, Mount]) -> None:
+    def __init__(self, mounts: dict[str, Mount], digests: Digests | None = None) -> None:
         super().__init__()
-        self.mounts = {tuple(split_path(path)): mount for path, mount in mounts.items()}
+        self.static: MountTable = {tuple(split_path(path)): mount for path, mount in mounts.items()}
+        self.table: tuple[MountTable, frozenset[str]] = (self.static, frozenset())  # (mounts, spaces)
+        self.static_tops = frozenset(key[0] for key in self.static)
+        self.digests = digests  # content digests (RFC 3230) that PUT verifies and GET answers
+        self.live: LiveMounts | None = None
+        self.interval = 1.0
+        self.generation: int | None = None
+        self.next_check = self.last_miss = 0.0
+        self.refreshing = threading.Lock()
+
+    @property
+    def mounts(self) -> MountTable:
+        """Every mount by its path's segments, live ones included (at most ``interval`` old)."""
+        return self.current()[0]
+
+    def attach(self, live: LiveMounts, interval: float = 1.0) -> None:
+        """Serve ``live``'s mounts beside the configured ones from now on."""
+        self.live, self.interval = live, interval
+        self.refresh(wait=True)
+
+    def current(self) -> tuple[MountTable, frozenset[str]]:
+        if self.live is not None and time.monotonic() >= self.next_check:
+            self.refresh()
+        return self.table
+
+    def refresh(self, *, wait: bool = False) -> None:
+        """Rebuild the table if the live mounts' generation changed (one thread at a time)."""
+        if self.live is None or not self.refreshing.acquire(blocking=wait):
+            return
+        try:
+            self.next_check = time.monotonic() + self.interval
+            generation = self.live.generation()
+            if generation != self.generation:
+                self.table = self.rebuilt(self.live.mounts())
+                self.generation = generation
+        except Exception:  # noqa: BLE001 -- the store is down: keep serving the table we have
+            log.exception("cannot refresh the live mounts; serving the previous table")
+        finally:
+            self.refreshing.release()
+
+    def rebuilt(self, live: dict[str, Mount]) -> tuple[MountTable, frozenset[str]]:
+        added = {tuple(split_path(path)): mount for path, mount in live.items()}
+        added = {key: mount for key, mount in added.items() if len(key) > 1 and key[0] not in self.static_tops}
+        return {**self.static, **added}, frozenset(key[0] for key in added)
+
+    def space_of(self, path: str) -> str | None:
+        """The live space ``path`` lies in, or None (configured mounts, ``/``)."""
+        _mounts, spaces = self.current()
+        first = path.strip("/").split("/", 1)[0]
+        if first in spaces:
+            return first
+        now = time.monotonic()
+        if self.live is None or not first or first in self.static_tops or now - self.last_miss < MISS_INTERVAL:
+            return None
+        self.last_miss = now  # a space made a moment ago by another process?
+        self.refresh(wait=True)
+        return first if first in self.table[1] else None
 
     def locate(self, path: str) -> tuple[Mount, str] | None:
         """The mount owning ``path`` and the path relative to it, or None."""
         segments = split_path(path)
+        mounts = self.mounts
         for size in range(len(segments), 0, -1):
-            mount = self.mounts.get(tuple(segments[:size]))
+            mount = mounts.get(tuple(segments[:size]))
             if mount is not None:
                 return mount, "/".join(segments[size:])
         return None

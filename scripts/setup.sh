@@ -3,6 +3,7 @@
 #
 #   bash scripts/setup.sh          # to run the server
 #   bash scripts/setup.sh --test   # to run the test suite as well
+#   bash scripts/setup.sh --bench  # and the benchmark's anchors (bench/run.sh)
 #
 # Idempotent: Debian packages already installed and an up-to-date .venv are
 # left alone, so a second run takes about a second. Installing packages needs
@@ -11,10 +12,16 @@ set -euo pipefail
 
 # Debian packages, by purpose. Add new packages here, nowhere else.
 SERVE_PACKAGES=(python3-venv python3-pip curl)
-TEST_PACKAGES=(litmus ceph-mon ceph-osd radosgw ceph-common iproute2 openssh-server openssh-client)
+TEST_PACKAGES=(litmus ceph-mon ceph-osd radosgw ceph-common iproute2 openssh-server openssh-client nginx openssl)
+# The real WebDAV clients of the acceptance tests (tests/clients/).
+TEST_PACKAGES+=(davfs2 fuse3 cadaver rclone chromium chromium-driver php-cli php-curl php-xml php-mbstring php-sabre-dav)
+BENCH_PACKAGES=(nginx libnginx-mod-http-dav-ext wrk rclone)
+# The stock WsgiDAV anchor, in its own venv; py-spy profiles davgate in bench/run.sh --profile.
+STOCK_VENV=bench/.venv-stock
+STOCK_PYTHON_PACKAGES=(WsgiDAV==4.4.0 cheroot==11.1.2 py-spy)
 
 usage() {
-    echo "usage: bash scripts/setup.sh [--test]" >&2
+    echo "usage: bash scripts/setup.sh [--test | --bench]" >&2
     exit 2
 }
 
@@ -22,6 +29,7 @@ mode=serve
 case "${1-}" in
     "") ;;
     --test) mode=test ;;
+    --bench) mode=bench ;;
     *) usage ;;
 esac
 [ "$#" -le 1 ] || usage
@@ -72,7 +80,7 @@ venv_is_current() {
     [ -f "$stamp_file" ] && .venv/bin/python -c '' 2>/dev/null || return 1
     local stamp
     stamp=$(cat "$stamp_file")
-    [ "$stamp" = "$(stamp_for "$mode")" ] || [ "$stamp" = "$(stamp_for test)" ]
+    [ "$stamp" = "$(stamp_for "$pymode")" ] || [ "$stamp" = "$(stamp_for test)" ]
 }
 
 install_python() {
@@ -85,19 +93,40 @@ install_python() {
     fi
     local pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check --no-input)
     local target=.
-    if [ "$mode" = test ]; then target='.[test]'; fi
+    if [ "$mode" != serve ]; then target='.[test]'; fi
     say "installing Python packages into .venv ($target)"
     quietly "${pip[@]}" install -U pip 'setuptools<82' wheel
     quietly "${pip[@]}" install -e "$target"
-    stamp_for "$mode" >"$stamp_file"
+    stamp_for "$pymode" >"$stamp_file"
 }
 
+install_stock_venv() {
+    local stamp="${STOCK_PYTHON_PACKAGES[*]}"
+    if [ -f "$STOCK_VENV/.stamp" ] && [ "$(cat "$STOCK_VENV/.stamp")" = "$stamp" ]; then
+        return
+    fi
+    say "creating $repo/$STOCK_VENV (${STOCK_PYTHON_PACKAGES[*]})"
+    quietly python3 -m venv --clear "$STOCK_VENV"
+    quietly "$STOCK_VENV/bin/python" -m pip --quiet --disable-pip-version-check --no-input \
+        install "${STOCK_PYTHON_PACKAGES[@]}"
+    echo "$stamp" >"$STOCK_VENV/.stamp"
+}
+
+pymode=$mode  # the benchmark uses the test extras
+if [ "$mode" = bench ]; then pymode=test; fi
 packages=("${SERVE_PACKAGES[@]}")
-if [ "$mode" = test ]; then packages+=("${TEST_PACKAGES[@]}"); fi
+if [ "$mode" != serve ]; then packages+=("${TEST_PACKAGES[@]}"); fi
+if [ "$mode" = bench ]; then packages+=("${BENCH_PACKAGES[@]}"); fi
 install_packages "${packages[@]}"
 install_python
-if [ "$mode" = test ]; then
+if [ "$mode" = bench ]; then install_stock_venv; fi
+if [ "$mode" != serve ]; then
     command -v litmus >/dev/null || die "litmus is not on PATH after installing it"
     [ -x /usr/sbin/sshd ] || die "sshd is missing after installing openssh-server"
+fi
+if [ "$mode" = bench ]; then
+    for tool in nginx wrk rclone; do
+        command -v "$tool" >/dev/null || die "$tool is not on PATH after installing it"
+    done
 fi
 say "ready ($mode)"

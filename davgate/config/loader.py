@@ -16,10 +16,7 @@ FORBIDDEN_SEGMENTS = {"", ".", ".."}
 
 # Parts of the public schema whose backends are not built yet: refused at
 # start with a message saying so, rather than accepted and ignored.
-NOT_BUILT = {
-    ("cache", "s3"): "an s3 cache",
-    ("state", "mongo"): "the mongo state store",
-}
+NOT_BUILT: dict[tuple[str, str], str] = {}
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -47,6 +44,7 @@ def parse_config(data: Any, source: str = "", environ: Mapping[str, str] | None 
         check_jwt(config)
         check_access(config)
         check_dispel(config)
+        check_cache(config)
     except ConfigError as error:
         raise ConfigError(error.key, error.problem, source) from None
     return config
@@ -145,6 +143,20 @@ def check_dispel(config: Config) -> None:
         for name, target in mount.elements.items():
             if ":" not in target:
                 raise ConfigError(f"{key}.elements.{name}", f"expected module:function, got {target!r}")
+
+
+def check_cache(config: Config) -> None:
+    """The cache's limits; an s3 cache's options as an s3 mount's are checked."""
+    cache = config.cache
+    if cache is None:
+        return
+    if cache.max_bytes < 0:
+        raise ConfigError("cache.max_bytes", f"expected at least 0, got {cache.max_bytes}")
+    if cache.type == "s3":
+        from davgate.dispel.cache_s3 import check_options
+
+        check_options(cache)
+
 
 def one_line(error: Exception) -> str:
     return " ".join(str(error).split())

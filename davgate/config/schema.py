@@ -57,6 +57,13 @@ class ServerConfig:
     block_size: int = 1 * MiB
     shutdown_timeout: float = 10.0
     max_header_bytes: int = 64 * 1024
+    max_xml_body: int = 1 * MiB  # PROPFIND/PROPPATCH/LOCK (and COPY/MOVE) bodies beyond this: 413
+    max_xml_elements: int = 10_000  # elements in one such body beyond this: 413
+    allow_insecure_basic: bool = False  # accept credentials over plain HTTP beyond loopback (see davgate.hardening)
+    tls_cert: Optional[ExistingFile] = None  # PEM certificate (chain); with tls_key: serve https
+    tls_key: Optional[ExistingFile] = None  # PEM private key of tls_cert
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (--log-format wins)
+    ready_timeout: float = 5.0  # seconds /readyz waits for the state store and each mount
 
 
 @dataclass(frozen=True)
@@ -161,20 +168,31 @@ class LocalCache:
 
 @dataclass(frozen=True)
 class S3Cache:
+    """DISPEL results as objects of an S3 bucket (Ceph RGW); see davgate.dispel.cache_s3."""
+
     type: Literal["s3"]
     endpoint: str
     bucket: str
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)  # never shown in logs or errors
     region: str = "us-east-1"
     prefix: str = "cache/"
     max_bytes: int = 100 * 1024 * MiB
+    staging: Optional[Path] = None  # local folder where results are made before upload; default: a temp folder
+    create_bucket: bool = False  # create a missing bucket at start (else: a configuration error)
+    timeout: float = 10.0  # seconds to connect, and to wait for each answer
+    retries: int = 1  # retries after a failed attempt
+    max_connections: int = 100  # connection pool size; keep above server.threads
+    part_size: int = 8 * MiB  # multipart upload part size, 5 MiB to 5 GiB
+    upload_concurrency: int = 3  # parts of one upload in flight at once
+    addressing_style: Literal["path", "virtual"] = "path"
 
 
 @dataclass(frozen=True)
 class SqliteState:
     type: Literal["sqlite"]
     path: Path
+    busy_timeout: float = 10.0  # seconds a write waits while another process holds the file's write lock
 
 
 @dataclass(frozen=True)
@@ -186,7 +204,48 @@ class MongoState:
 
 @dataclass(frozen=True)
 class ApiConfig:
-    admin_token: Optional[str] = None
+    """The management API at /api/v1 (see davgate.api): infrastructures, tokens, query, staging, metadata."""
+
+    admin_token: Optional[str] = field(default=None, repr=False)  # the administrator's x-access-token (16+ chars)
+    folder: Optional[Path] = None  # native volumes, enrolled SSH keys; default: the SQLite file's folder (else ./var)
+    key: Optional[Path] = None  # Ed25519 key that signs API tokens, made on first start; default: <folder>/api-signing-key.pem
+    public_url: Optional[Url] = None  # how clients reach davgate, for endpoint URLs; default: each request's Host
+    token_ttl: int = 30 * 24 * 3600  # seconds an API token is valid
+    rescan_interval: float = 300.0  # seconds before the query index lists a folder again
+    rescan_rate: int = 10  # folder listings per second per adaptor, at most, for the query index
+    copy_workers: int = 2  # copies running at once in each worker process
+    copy_lease: float = 30.0  # seconds a copy stays claimed without progress (a dead process's copy restarts then)
+    copy_attempts: int = 3  # starts of one copy before it fails (restarts after a crash or an outage count)
+    copy_rate_limit: int = 0  # bytes per second per copy; 0: no limit
+    webhook_attempts: int = 6  # deliveries tried before a webhook is given up
+    webhook_backoff: float = 2.0  # seconds before the first retry; doubled each time, at most 300
+    webhook_timeout: float = 10.0  # seconds to connect and to get the answer
+    poll_interval: float = 1.0  # seconds between looks at the job queue for work queued by other processes
+    job_retention: float = 7 * 24 * 3600  # seconds finished jobs are kept
+    max_body: int = 1 * MiB  # largest request body the API reads
+
+    def __post_init__(self) -> None:
+        if self.admin_token is not None and len(self.admin_token) < 16:
+            raise ConfigError("api.admin_token", "expected at least 16 characters")
+        for name in ("token_ttl", "rescan_rate", "copy_workers", "copy_attempts", "webhook_attempts", "max_body"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"api.{name}", f"expected at least 1, got {getattr(self, name)}")
+        for name in ("rescan_interval", "copy_lease", "webhook_backoff", "webhook_timeout", "poll_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"api.{name}", f"expected a positive number, got {getattr(self, name)}")
+        if self.copy_rate_limit < 0 or self.job_retention < 0:
+            raise ConfigError("api", "copy_rate_limit and job_retention cannot be negative")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``/metrics`` (Prometheus text format, any authenticated user) and what it records."""
+
+    enabled: bool = True
+    folder: Optional[Path] = None  # per-process counter files; default: <state folder>/metrics
+    latency_buckets: tuple[float, ...] = (
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -200,3 +259,4 @@ class Config:
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)  # name: users, for "@name"
     cache: Optional[Union[LocalCache, S3Cache]] = None
     api: ApiConfig = field(default_factory=ApiConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

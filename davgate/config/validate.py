@@ -7,6 +7,7 @@ module walks their type hints, so there is one place that says what a key is
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import re
 import types
@@ -14,6 +15,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
+SECRET: contextvars.ContextVar[bool] = contextvars.ContextVar("secret", default=False)  # converting a secret
 ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -29,7 +31,9 @@ class ConfigError(ValueError):
 
 
 def describe(value: Any) -> str:
-    """Show a value in an error message, short."""
+    """Show a value in an error message, short; a secret's value only by its type."""
+    if SECRET.get():
+        return f"a value of type {type(value).__name__} (secret values are not shown)"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -66,10 +70,18 @@ class Builder:
         values = {}
         for name, field in fields.items():
             if name in data:
-                values[name] = self.convert(hints[name], data[name], self.join(key, name))
+                values[name] = self.convert_field(field, hints[name], data[name], self.join(key, name))
             elif not has_default(field):
                 raise ConfigError(self.join(key, name), "required key is missing")
         return cls(**values)
+
+    def convert_field(self, field: dataclasses.Field, hint: Any, value: Any, key: str) -> Any:
+        """A field marked ``repr=False`` holds a secret: its errors never show the value."""
+        hidden = SECRET.set(not field.repr)
+        try:
+            return self.convert(hint, value, key)
+        finally:
+            SECRET.reset(hidden)
 
     def convert(self, hint: Any, value: Any, key: str) -> Any:
         origin = typing.get_origin(hint)

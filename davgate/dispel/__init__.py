@@ -12,8 +12,10 @@ file. The pieces, one module each:
 - :mod:`~davgate.dispel.pipeline` one run; :mod:`~davgate.dispel.executor` the
   bounded pool of pipeline processes with time limits; :mod:`~davgate.dispel.worker`
   a pipeline process;
-- :mod:`~davgate.dispel.cache` results in a cache backend, indexed in the state
-  store; :mod:`~davgate.dispel.flight` single-flight across threads and processes;
+- :mod:`~davgate.dispel.cache` results in a cache backend (a local folder, or
+  :mod:`~davgate.dispel.cache_s3` an S3 bucket), indexed in the state store;
+  :mod:`~davgate.dispel.counting` per-template counts for /metrics;
+  :mod:`~davgate.dispel.flight` single-flight across threads and processes;
 - :mod:`~davgate.dispel.engine` ties those together; :mod:`~davgate.dispel.tree`
   the browsable WebDAV tree; :mod:`~davgate.dispel.mount` the ``dispel`` mount;
 - :mod:`~davgate.dispel.demo` the sample TIFF store (``davgate demo-data``).
@@ -28,8 +30,6 @@ if TYPE_CHECKING:
     from davgate.dispel.cache import DispelCache
     from davgate.providers import Mount
     from davgate.state import StateStore
-
-EXECUTIONS = "dispel_executions"  # the state store counter behind davgate_dispel_executions_total
 
 
 def attach(mounts: Mapping[str, Mount], store: StateStore, cache_options: Any) -> DispelCache | None:
@@ -50,18 +50,39 @@ def attach(mounts: Mapping[str, Mount], store: StateStore, cache_options: Any) -
 
 
 def open_cache(options: Any, store: StateStore) -> DispelCache:
-    """The result cache described by the configuration's ``cache`` section."""
-    from davgate.dispel.cache import DispelCache, LocalBackend
+    """The result cache described by the configuration's ``cache`` section (local or s3)."""
+    from davgate.dispel.cache import CacheBackend, DispelCache, LocalBackend
 
     if options is None:
         raise ValueError("a dispel mount needs a cache section")
-    if options.type != "local":
-        raise ValueError(f"cache type {options.type!r} is not built yet")
-    backend = LocalBackend(options.root)
+    backend: CacheBackend
+    if options.type == "s3":
+        from davgate.dispel.cache_s3 import S3Backend
+
+        backend = S3Backend(options)
+    else:
+        backend = LocalBackend(options.root)
     backend.start()
     return DispelCache(backend, store, options.max_bytes)
 
 
+def counters(store: StateStore) -> dict[str, dict[str, int]]:
+    """Totals by template over every process using ``store``, for /metrics.
+
+    ``{"tiffstore": {"executions": 3, "cache_hits": 10, "cache_misses": 4}}``.
+    ``executions`` is ``davgate_dispel_executions_total{template=...}``: one
+    per pipeline run; cache hits and requests that joined a run already
+    going add nothing. ``cache_hits`` counts requests that found their result
+    cached, ``cache_misses`` those that did not. Hits and misses reach the
+    store in batches, about a second late. See :mod:`davgate.dispel.counting`.
+    """
+    from davgate.dispel.counting import counters as totals
+
+    return totals(store)
+
+
 def executions_total(store: StateStore) -> int:
-    """Pipeline runs so far, summed over every process using ``store`` (for /metrics)."""
-    return store.counter(EXECUTIONS)
+    """Pipeline runs so far, summed over every template and process using ``store``."""
+    from davgate.dispel.counting import executions_total as total
+
+    return total(store)

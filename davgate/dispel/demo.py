@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,20 +45,29 @@ DEMO_FILES = (
 )
 
 
-def write_store(root: str | os.PathLike[str], *, force: bool = False, files: tuple[DemoFile, ...] = DEMO_FILES) -> list[Path]:
-    """Write the demo files under ``root``; returns the paths written (existing ones are kept)."""
+def write_store(
+    root: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    files: tuple[DemoFile, ...] = DEMO_FILES,
+    on_layer: Callable[[], object] | None = None,
+) -> list[Path]:
+    """Write the demo files under ``root``; returns the paths written (existing ones are kept).
+
+    ``on_layer`` is called after each layer written (a progress bar).
+    """
     written = []
     for demo in files:
         target = Path(root) / demo.rel
         if target.exists() and not force:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_file(target, demo)
+        write_file(target, demo, on_layer)
         written.append(target)
     return written
 
 
-def write_file(target: Path, demo: DemoFile) -> None:
+def write_file(target: Path, demo: DemoFile, on_layer: Callable[[], object] | None = None) -> None:
     """Write one z-stack atomically (a temporary file beside the target, then rename)."""
     import tifffile
 
@@ -67,6 +77,8 @@ def write_file(target: Path, demo: DemoFile) -> None:
         with tifffile.TiffWriter(temp) as tiff:
             for z in range(demo.layers):
                 tiff.write(stack.layer(z), photometric="minisblack", metadata=None, **demo.layout)
+                if on_layer is not None:
+                    on_layer()
         os.replace(temp, target)
     finally:
         if temp.exists():
@@ -125,8 +137,12 @@ def add_blob(image: np.ndarray, x: float, y: float, sigma: float, peak: float) -
 
 
 def command(folder: Path, force: bool) -> int:
-    """The ``davgate demo-data`` command."""
-    written = write_store(folder, force=force)
+    """The ``davgate demo-data`` command (with a progress bar on a terminal)."""
+    from davgate.ops.progress import Progress
+
+    todo = [demo for demo in DEMO_FILES if force or not (folder / demo.rel).exists()]
+    with Progress("demo-data", sum(demo.layers for demo in todo), "layers") as bar:
+        written = write_store(folder, force=force, on_layer=bar.advance)
     for demo in DEMO_FILES:
         path = folder / demo.rel
         state = "written" if path in written else "kept"

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from davgate import errors
-from davgate.dispel import EXECUTIONS
 from davgate.dispel.cache import Blob, DispelCache, file_digest
+from davgate.dispel.counting import EXECUTIONS, counter_name
 from davgate.dispel.errors import (
     DispelError,
     ExecutionFailed,
@@ -222,16 +222,22 @@ class Engine:
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()
 
     def cached_size(self, key: str) -> int | None:
-        info = self.cache.backend.stat(key)
-        return info.size if info else None
+        """The size of a cached result, from the index (no backend call: listings ask for many)."""
+        entry = self.store.cache_get(key)
+        return entry.size if entry else None
 
     def result(self, template: Template, selection: Selection, located: Located) -> Blob:
-        """The result's blob, open: from the cache, or made once (single-flight)."""
+        """The result's blob, open: from the cache (a hit), or made once (single-flight; a miss)."""
         key = self.key(template, selection, located)
+        blob = self.cache.open(key)
+        if blob is not None:
+            self.cache.record_hit(key, template.name)
+            return blob
+        self.cache.record_miss(template.name)
         limit = self.time_limit(template)
         return self.flight.run(
             key,
-            ready=lambda: self._cached(key),
+            ready=lambda: self.cache.open(key),  # made by the run this request joined
             produce=lambda: self._execute(template, selection, located, key, limit),
             wait=2 * limit + STARTUP_TIMEOUT + 5,
             lease=2 * limit + STARTUP_TIMEOUT,
@@ -263,7 +269,7 @@ class Engine:
                 job,
                 time_limit=limit,
                 reader=lambda: located.mount.open_read(located.rel),
-                started=lambda: self.store.add_counter(EXECUTIONS),
+                started=lambda: self.store.add_counter(counter_name(template.name, EXECUTIONS)),
             )
         except BaseException:
             self.cache.backend.discard(staged)
@@ -283,7 +289,7 @@ class Engine:
             staged = self.cache.backend.stage()
             try:
                 blob.file.seek(0)
-                with open(staged, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as out:
+                with open(staged, "wb") as raw, gzip.GzipFile("", "wb", 6, raw, mtime=0) as out:  # no name, no time: stable
                     while chunk := blob.file.read(1024 * 1024):
                         out.write(chunk)
                 with open(staged, "rb") as written:

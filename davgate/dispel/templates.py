@@ -9,7 +9,9 @@ A template ``<name>.yaml`` in the templates folder declares:
   value ``"{layer}"`` is the parameter's value, ``"{grid.x0}"`` one field
   of it, and any other text has ``{name}`` replaced by the parameter's text;
 - ``outputs``: by extension, each with a ``media_type``, the steps that
-  encode it (``pipeline``) and whether gzip helps (``gzip``);
+  encode it (``pipeline``) and whether to gzip it for clients that accept
+  it (``gzip``; by default only text-like types: JSON, CSV, ``text/*``,
+  ``+json``, ``+xml``. TIFF, PNG and NPY go as they are);
   ``default_output`` serves paths without an extension, ``listed_outputs``
   are the files the browsable tree shows;
 - optional ``filename`` (a pattern, for Content-Disposition), ``browse``
@@ -56,7 +58,7 @@ TOP_KEYS = {
     "description", "parameters", "input", "pipeline", "outputs", "default_output",
     "listed_outputs", "filename", "browse", "time_limit",
 }  # fmt: skip
-NOT_COMPRESSIBLE = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/gzip", "application/zip")
+TEXT_LIKE = frozenset({"application/json", "application/xml", "application/csv", "application/x-ndjson", "application/yaml"})
 Step = tuple[str, Mapping[str, Any]]
 
 
@@ -281,12 +283,18 @@ def load_outputs(specs: Any, names: Mapping[str, Param], registry: Registry) -> 
             raise TemplateError(key, "expected a mapping with media_type")
         if set(spec) - {"media_type", "pipeline", "gzip"}:
             raise TemplateError(key, "allowed keys: media_type, pipeline, gzip")
-        gzip = spec.get("gzip", not spec["media_type"].startswith(NOT_COMPRESSIBLE))
+        gzip = spec.get("gzip", text_like(spec["media_type"]))
         if not isinstance(gzip, bool):
             raise TemplateError(f"{key}.gzip", "expected true or false")
         steps = load_steps(spec.get("pipeline", []), f"{key}.pipeline", names, registry)
         outputs[name] = Output(name, spec["media_type"], steps, gzip)
     return outputs
+
+
+def text_like(media_type: str) -> bool:
+    """True for media types that gzip shrinks well: text, JSON, CSV, XML."""
+    base = media_type.split(";", 1)[0].strip().lower()
+    return base.startswith("text/") or base in TEXT_LIKE or base.endswith(("+json", "+xml"))
 
 
 def load_browse(spec: Any, names: Mapping[str, Param]) -> dict[str, BrowseHint]:

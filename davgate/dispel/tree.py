@@ -7,21 +7,24 @@ a ``.png`` preview). Listings come from source listings and TIFF headers
 only: nothing is computed until a result file is read. A result's size is
 shown once it is cached.
 
-Everything here is read-only: writes are refused with 403 before a resource
-is even made (see :mod:`davgate.dispel.mount`).
+A cached result also shows its cache index entry as properties in the
+namespace ``urn:davgate:dispel`` (template, parameters, size, created,
+hits, last-use, checksum, definition), read-only like everything here:
+writes are refused with 403 before a resource is even made (see
+:mod:`davgate.dispel.mount`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from wsgidav import util
-from wsgidav.dav_error import DAVError
+from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davgate import errors
@@ -31,6 +34,7 @@ from davgate.dispel.errors import DispelError, InputNotFound, ReadOnly, to_dav_e
 from davgate.dispel.params import Selection
 from davgate.dispel.templates import Template
 from davgate.providers import Entry
+from davgate.state import CacheEntry
 
 if TYPE_CHECKING:
     from davgate.dispel.mount import DispelMount
@@ -39,6 +43,18 @@ COPY_CHUNK = 1024 * 1024
 LIVE_PROPERTIES = (
     "{DAV:}resourcetype", "{DAV:}getcontenttype", "{DAV:}getlastmodified", "{DAV:}displayname", "{DAV:}getetag",
 )  # fmt: skip
+NS = "{urn:davgate:dispel}"
+ENTRY_PROPERTIES: dict[str, Callable[[CacheEntry], str]] = {
+    f"{NS}template": lambda entry: entry.template,
+    f"{NS}parameters": lambda entry: entry.params,
+    f"{NS}size": lambda entry: str(entry.size),
+    f"{NS}created": lambda entry: util.get_rfc3339_time(entry.created),
+    f"{NS}hits": lambda entry: str(entry.hits),
+    f"{NS}last-use": lambda entry: util.get_rfc3339_time(entry.last_use),
+    f"{NS}checksum": lambda entry: entry.digest,
+    f"{NS}definition": lambda entry: entry.definition,
+}
+NOT_LOOKED_UP = CacheEntry("", "", "", "", 0, "", 0.0)
 
 
 @contextmanager
@@ -215,6 +231,7 @@ class ResultFile(DispelResource, DAVNonCollection):
         self.size: int | None = None
         self.blob: Blob | None = None
         self._key: str | None = None
+        self._entry: CacheEntry | None = NOT_LOOKED_UP
 
     @property
     def key(self) -> str:
@@ -230,6 +247,26 @@ class ResultFile(DispelResource, DAVNonCollection):
     def get_etag(self) -> str:
         return self.key + ("-gzip" if self.encoding else "")
 
+    def cache_entry(self) -> CacheEntry | None:
+        """The result's cache index entry (None until it is cached), looked up once per request."""
+        if self._entry is NOT_LOOKED_UP:
+            self._entry = self.node.engine.cache.entry(self.key)
+        return self._entry
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)
+        if self.cache_entry() is not None:
+            names.extend(ENTRY_PROPERTIES)
+        return names
+
+    def get_property_value(self, name: str) -> Any:
+        if name not in ENTRY_PROPERTIES:
+            return super().get_property_value(name)
+        entry = self.cache_entry()
+        if entry is None:
+            raise DAVError(HTTP_NOT_FOUND)
+        return ENTRY_PROPERTIES[name](entry)
+
     def get_content_type(self) -> str:
         return self.output.media_type
 
@@ -243,7 +280,8 @@ class ResultFile(DispelResource, DAVNonCollection):
         if self.size is None and self.is_target():
             self.materialize()
         if self.size is None:
-            return self.node.engine.cached_size(self.key)
+            entry = self.cache_entry()
+            return entry.size if entry else None
         return self.size
 
     def materialize(self) -> None:

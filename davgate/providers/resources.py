@@ -15,11 +15,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davgate import errors
-from davgate.providers import Entry, Mount, Upload
+from davgate.digest import Verifier
+from davgate.providers import Entry, Mount, Upload, liveprops
 
 if TYPE_CHECKING:
     from davgate.namespace import Namespace
@@ -67,10 +68,35 @@ class MountedResource:
         return True
 
     def get_last_modified(self) -> float:
-        return self.entry.modified
+        if supports(self.mount, "set_modified"):
+            return self.entry.modified
+        if not hasattr(self, "recorded"):  # a time a client set where the storage cannot keep one
+            self.recorded = liveprops.recorded_time(self)
+        return self.entry.modified if self.recorded is None else self.recorded
 
     def get_creation_date(self) -> float | None:
         return self.entry.created
+
+    def get_property_names(self, *, is_allprop: bool) -> list[str]:
+        names = super().get_property_names(is_allprop=is_allprop)  # type: ignore[misc]
+        return liveprops.property_names(names, is_allprop=is_allprop)
+
+    def get_property_value(self, name: str):
+        if name == liveprops.OC_PERMISSIONS:
+            return liveprops.permissions(self)
+        if name == liveprops.RECORDED_TIME:
+            raise DAVError(HTTP_NOT_FOUND)
+        value = super().get_property_value(name)  # type: ignore[misc]
+        if value is None and name in liveprops.QUOTA_PROPERTIES:
+            raise DAVError(HTTP_NOT_FOUND)  # unknown: absent, not empty
+        return value
+
+    def set_property_value(self, name: str, value, *, dry_run: bool = False):
+        if name in liveprops.TIME_PROPERTIES:
+            return liveprops.set_time(self, value, dry_run=dry_run)
+        if name == liveprops.RECORDED_TIME:
+            raise DAVError(HTTP_FORBIDDEN, context_info="a protected property")
+        return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
 
     def set_last_modified(self, dest_path: str, time_stamp: float, *, dry_run: bool) -> bool:
         self.check_writable()
@@ -120,7 +146,7 @@ class FileResource(MountedResource, DAVNonCollection):
     def __init__(self, path: str, environ: dict, mount: Mount, rel: str, entry: Entry) -> None:
         DAVNonCollection.__init__(self, path, environ)
         self.setup(mount, rel, entry)
-        self.upload: Upload | None = None
+        self.upload: CountedUpload | None = None
 
     def get_content_length(self) -> int:
         return self.entry.size
@@ -137,8 +163,9 @@ class FileResource(MountedResource, DAVNonCollection):
 
     def begin_write(self, *, content_type: str | None = None) -> Upload:
         self.check_writable()
+        verifier = Verifier.for_request(self.environ)  # Digest or Content-MD5: checked before commit
         with translate():
-            self.upload = CountedUpload(self.mount.open_upload(self.rel))
+            self.upload = CountedUpload(self.mount.open_upload(self.rel), verifier)
         return self.upload
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -150,12 +177,23 @@ class FileResource(MountedResource, DAVNonCollection):
             return
         try:
             check_complete(upload.size, self.environ)
+            if upload.verifier is not None:
+                upload.verifier.check()
             with translate():
                 upload.commit()
         except BaseException:
             upload.abort()
             raise
         self.refresh()
+        self.committed(upload)
+
+    def committed(self, upload: CountedUpload) -> None:
+        """After a PUT: keep its verified digests; a recorded time belonged to the old content."""
+        digests = self.provider.digests
+        if upload.verifier is not None and digests is not None and self.entry.size == upload.size:
+            digests.remember(self.path, self.entry.etag, upload.verifier.values())
+        if not supports(self.mount, "set_modified") and self.environ.get("REQUEST_METHOD") == "PUT":
+            liveprops.record(self, None)
 
     def refresh(self) -> None:
         with translate():
@@ -190,14 +228,17 @@ class FileResource(MountedResource, DAVNonCollection):
 
 
 class CountedUpload(Upload):
-    """Counts what is written, so a body cut short is never committed."""
+    """Counts (and, for a PUT with a checksum, hashes) what is written, so a body cut short is never committed."""
 
-    def __init__(self, upload: Upload) -> None:
+    def __init__(self, upload: Upload, verifier: Verifier | None = None) -> None:
         self.upload = upload
         self.size = 0
+        self.verifier = verifier
 
     def write(self, data: bytes) -> int:
         self.size += len(data)
+        if self.verifier is not None:
+            self.verifier.update(data)
         with translate():
             return self.upload.write(data)
 

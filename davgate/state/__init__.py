@@ -11,7 +11,10 @@ A backend is chosen by the short name in ``state.type`` and loaded with
 :func:`open_store`; WsgiDAV reaches it through the adapters in
 :mod:`davgate.state.wsgidav_adapters`. New record kinds are added as a new
 section of methods here and a new table (schema version) in each backend;
-existing sections do not change.
+existing sections do not change. The management API's records (users,
+infrastructures, the query index, copy jobs, metadata) are the section
+:class:`~davgate.state.api_records.ApiRecords`, which ``StateStore`` derives
+from.
 """
 
 from __future__ import annotations
@@ -22,21 +25,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
+from davgate.state.api_records import ApiRecords, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
+
 __all__ = [
+    "ApiRecords",
+    "ApiUser",
     "CacheEntry",
+    "CopyJob",
     "HostKey",
+    "IndexEntry",
+    "InfraRecord",
     "Lease",
     "LockConflict",
     "LockRecord",
     "PropertyValue",
+    "RecordExists",
     "StateStore",
     "StateStoreError",
     "open_store",
 ]
 
 # Backends by short name: "module:Class", imported only when chosen.
-BACKENDS = {"sqlite": "davgate.state.sqlite:SqliteStateStore"}
-NOT_BUILT = {"mongo"}
+BACKENDS = {
+    "sqlite": "davgate.state.sqlite:SqliteStateStore",
+    "mongo": "davgate.state.mongo:MongoStateStore",
+}
+NOT_BUILT: set[str] = set()
 
 #: A dead property's value: the XML WsgiDAV gave us, returned in the same type.
 PropertyValue = bytes | str
@@ -130,7 +144,7 @@ class LockConflict(StateStoreError):
         self.conflicting_roots = conflicting_roots
 
 
-class StateStore(ABC):
+class StateStore(ApiRecords, ABC):
     """The contract every state backend implements.
 
     Paths are WsgiDAV reference URLs (quoted, starting with ``/``). A backend
@@ -283,6 +297,20 @@ class StateStore(ABC):
     @abstractmethod
     def counter(self, name: str) -> int:
         """A counter's value (0 if it was never added to)."""
+
+    @abstractmethod
+    def counters(self, prefix: str) -> dict[str, int]:
+        """Every counter whose name starts with ``prefix``: ``{name: value}`` (e.g. per-template DISPEL counts)."""
+
+    # --- content digests (RFC 3230), by path and ETag ----------------------------
+
+    @abstractmethod
+    def get_digests(self, path: str, etag: str) -> dict[str, str]:
+        """The digests known for version ``etag`` of ``path``: ``{algorithm: value}`` (may be empty)."""
+
+    @abstractmethod
+    def put_digests(self, path: str, etag: str, digests: Mapping[str, str]) -> None:
+        """Add or replace digests of version ``etag`` of ``path``; those of its other versions are dropped."""
 
     # --- lifetime -------------------------------------------------------------
 

@@ -33,6 +33,8 @@ from davgate.state import (
     StateStore,
     StateStoreError,
 )
+from davgate.state.sqlite_api import TABLES as API_TABLES
+from davgate.state.sqlite_api import SqliteApiRecords
 
 # SCHEMA[n] brings the file from version n to n + 1 (kept in PRAGMA
 # user_version). New record kinds append a version; old ones never change.
@@ -65,6 +67,12 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
             status INTEGER, reason TEXT NOT NULL) WITHOUT ROWID""",
         "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
     ),
+    (  # 4: content digests (RFC 3230) of the newest version of each path
+        """CREATE TABLE digests (
+            path TEXT NOT NULL, etag TEXT NOT NULL, algorithm TEXT NOT NULL, value TEXT NOT NULL,
+            PRIMARY KEY (path, etag, algorithm)) WITHOUT ROWID""",
+    ),
+    API_TABLES,  # 5: the management API: users, infrastructures, query index, copy jobs, metadata
 )
 
 CACHE_COLUMNS = "key, template, definition, params, size, digest, created, hits, last_use"
@@ -82,7 +90,7 @@ class _Connection:
         self.db = db
 
 
-class SqliteStateStore(StateStore):
+class SqliteStateStore(SqliteApiRecords, StateStore):
     """Locks and dead properties in the SQLite file at ``path``.
 
     cheroot serves requests on many threads, and an sqlite3 connection must
@@ -376,6 +384,22 @@ class SqliteStateStore(StateStore):
 
     def counter(self, name: str) -> int:
         return _counter(self._db(), name)
+
+    def counters(self, prefix: str) -> dict[str, int]:
+        sql = "SELECT name, value FROM counters WHERE substr(name, 1, ?) = ?"
+        return {name: int(value) for name, value in self._db().execute(sql, (len(prefix), prefix))}
+
+    # --- content digests ------------------------------------------------------------------
+
+    def get_digests(self, path: str, etag: str) -> dict[str, str]:
+        sql = "SELECT algorithm, value FROM digests WHERE path = ? AND etag = ?"
+        return dict(self._db().execute(sql, (path, etag)).fetchall())
+
+    def put_digests(self, path: str, etag: str, digests: Mapping[str, str]) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM digests WHERE path = ? AND etag <> ?", (path, etag))
+            sql = "INSERT OR REPLACE INTO digests (path, etag, algorithm, value) VALUES (?, ?, ?, ?)"
+            db.executemany(sql, [(path, etag, name, value) for name, value in digests.items()])
 
 
 def _row(lock: LockRecord) -> tuple[object, ...]:

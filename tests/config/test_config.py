@@ -105,9 +105,9 @@ def test_unknown_mount_type(folder: Path) -> None:
     assert message.startswith("mounts./data.type: expected one of local, sftp, s3, dispel, got 'ftp'")
 
 
-def test_mongo_state_not_built_yet(folder: Path) -> None:
-    message = error_of(folder, minimal(folder, state={"type": "mongo", "url": "mongodb://127.0.0.1"}))
-    assert message.startswith("state.type: the mongo state store is not built yet")
+def test_mongo_state_is_accepted(folder: Path) -> None:
+    config = load_config(write(folder, minimal(folder, state={"type": "mongo", "url": "mongodb://127.0.0.1"})))
+    assert (config.state.type, config.state.url, config.state.database) == ("mongo", "mongodb://127.0.0.1", "davgate")
 
 
 @pytest.mark.parametrize(

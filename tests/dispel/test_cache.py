@@ -1,4 +1,4 @@
-"""The result cache: index in the state store, blobs in a folder, LRU eviction, corruption."""
+"""The result cache: index in the state store, blobs in a backend, LRU eviction, corruption, counters."""
 
 from __future__ import annotations
 
@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from davgate.dispel.cache import DispelCache, LocalBackend, file_digest
+from davgate import errors
+from davgate.dispel.cache import (
+    BlobInfo,
+    CacheBackend,
+    DispelCache,
+    LocalBackend,
+    file_digest,
+)
+from davgate.dispel.counting import counters, executions_total
 from davgate.state import CacheEntry
 from davgate.state.sqlite import SqliteStateStore
+from tests.dispel.backend_contract import CacheBackendContract
 
 
 @pytest.fixture
@@ -106,25 +115,72 @@ def test_older_definitions_of_a_template_are_dropped(tmp_path: Path, store: Sqli
     assert [read(cache, k) is not None for k in ("old1", "new1", "other")] == [False, True, True]
 
 
-def test_hits_are_written_in_batches(tmp_path: Path, store: SqliteStateStore) -> None:
+def test_hits_and_misses_are_written_in_batches(tmp_path: Path, store: SqliteStateStore) -> None:
     cache = DispelCache(LocalBackend(tmp_path / "cache"), store, 1000, hit_interval=3600)
     put(cache, "h1", b"x")
     for _ in range(3):
-        cache.record_hit("h1")
-    assert store.cache_get("h1").hits == 0
+        cache.record_hit("h1", "t")
+    cache.record_hit("h1")  # a use of the entry that is no request's hit (e.g. a gzip variant)
+    cache.record_miss("t")
+    assert store.cache_get("h1").hits == 0 and counters(store) == {}
+    assert cache.entry("h1").hits == 4  # what PROPFIND shows: written and pending
     cache.close()
-    assert store.cache_get("h1").hits == 3
-    assert store.counter("dispel_cache_hits") == 3
+    assert store.cache_get("h1").hits == 4
+    assert counters(store) == {"t": {"executions": 0, "cache_hits": 3, "cache_misses": 1}}
 
 
-def test_staging_files_of_dead_processes_are_removed(tmp_path: Path) -> None:
-    backend = LocalBackend(tmp_path / "cache")
-    dead = tmp_path / "cache" / ".staging" / "999999999-abc"
-    dead.write_bytes(b"litter")
-    mine = Path(backend.stage())
-    mine.write_bytes(b"in progress")
-    backend.start()
-    assert not dead.exists() and mine.exists()
+def test_a_batch_is_written_without_further_requests(tmp_path: Path, store: SqliteStateStore) -> None:
+    cache = DispelCache(LocalBackend(tmp_path / "cache"), store, 1000, hit_interval=0.05)
+    cache.record_miss("t")
+    deadline = time.monotonic() + 5
+    while not counters(store) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert counters(store)["t"]["cache_misses"] == 1
+    cache.close()
+
+
+def test_counters_by_template(store: SqliteStateStore) -> None:
+    store.add_counter("dispel:tiffstore:executions", 2)
+    store.add_counter("dispel:tiffstore:cache_hits", 5)
+    store.add_counter("dispel:other.v2:executions")
+    store.add_counter("dispel:other.v2:unknown_kind", 9)
+    store.add_counter("dispel_cache_bytes", 100)  # not a per-template count
+    assert counters(store) == {
+        "tiffstore": {"executions": 2, "cache_hits": 5, "cache_misses": 0},
+        "other.v2": {"executions": 1, "cache_hits": 0, "cache_misses": 0},
+    }
+    assert executions_total(store) == 3
+
+
+class TestLocalBackend(CacheBackendContract):
+    @pytest.fixture
+    def backend(self, tmp_path: Path) -> CacheBackend:
+        backend = LocalBackend(tmp_path / "cache")
+        backend.start()
+        return backend
+
+
+class FailingBackend(LocalBackend):
+    """A backend whose storage is unreachable."""
+
+    def stat(self, key: str) -> BlobInfo | None:
+        raise errors.Unavailable(key, "S3 endpoint unreachable")
+
+    def commit(self, key: str, staged: str) -> BlobInfo:
+        self.discard(staged)
+        raise errors.Unavailable(key, "S3 endpoint unreachable")
+
+
+def test_an_unreachable_backend_serves_uncached(tmp_path: Path, store: SqliteStateStore) -> None:
+    cache = DispelCache(FailingBackend(tmp_path / "cache"), store, 1000, hit_interval=0)
+    assert cache.open("k1") is None  # a miss, not an error
+    staged = cache.backend.stage()
+    Path(staged).write_bytes(b"made anyway")
+    blob = cache.put(CacheEntry("k1", "t", "d", "p", 11, "crc32:0", 1.0, 0, 1.0), staged)
+    with blob.file:
+        assert blob.file.read() == b"made anyway"
+    assert store.cache_get("k1") is None and store.counter("dispel_cache_bytes") == 0
+    assert not Path(staged).exists()
 
 
 class TestStateStore:
@@ -148,6 +204,12 @@ class TestStateStore:
         store.add_counter("dispel_executions")
         store.add_counter("dispel_executions", 2)
         assert store.counter("dispel_executions") == 3
+
+    def test_counters_by_prefix(self, store: SqliteStateStore) -> None:
+        for name in ("dispel:a:x", "dispel:b:y", "dispel_z", "other"):
+            store.add_counter(name, len(name))
+        assert store.counters("dispel:") == {"dispel:a:x": 10, "dispel:b:y": 10}
+        assert store.counters("%") == {} and store.counters("nothing") == {}
 
     def test_cache_total_follows_replacements_and_removals(self, store: SqliteStateStore) -> None:
         store.cache_put(CacheEntry("a", "t", "d", "p", 10, "c", 1.0, 0, 1.0))

@@ -69,3 +69,29 @@ def test_the_embedded_default_serves_dispel_over_the_demo_store(tmp_path: Path, 
     assert config.mounts["/demo"].root == tmp_path / "var" / "demo"
     assert config.cache is not None and config.cache.type == "local"
     assert "demo-data var/demo" in (REPO / "scripts" / "serve.sh").read_text()
+
+
+def test_an_s3_cache_is_accepted_with_defaults(base: dict) -> None:
+    base["cache"] = {"type": "s3", "endpoint": "http://127.0.0.1:7480", "bucket": "c", "access_key": "a", "secret_key": "s"}
+    cache = parse_config(base, "f.yaml").cache
+    assert (cache.prefix, cache.max_bytes, cache.part_size, cache.staging, cache.create_bucket) == (
+        "cache/", 100 * 1024**3, 8 * 1024**2, None, False,
+    )  # fmt: skip
+    assert "secret_key" not in repr(cache)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"part_size": 1024}, "cache.part_size: expected between 5 MiB and 5 GiB, got 1024 (f.yaml)"),
+        ({"prefix": "a/../b"}, "cache.prefix: a prefix has no '.' or '..' segments (f.yaml)"),
+        ({"timeout": 0}, "cache.timeout: expected more than 0 seconds, got 0.0 (f.yaml)"),
+        ({"max_bytes": -1}, "cache.max_bytes: expected at least 0, got -1 (f.yaml)"),
+        ({"addressing_style": "odd"}, "cache.addressing_style: expected one of path, virtual, got 'odd'"),
+    ],
+)
+def test_s3_cache_errors_name_the_key(base: dict, change: dict, message: str) -> None:
+    base["cache"] = {"type": "s3", "endpoint": "http://x", "bucket": "c", "access_key": "a", "secret_key": "s", **change}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(base, "f.yaml")
+    assert str(caught.value).startswith(message)

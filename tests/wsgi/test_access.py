@@ -150,7 +150,7 @@ def test_copy_and_move_check_source_and_destination(ruled: Application, mount_ro
 def test_destination_is_read_as_webdav_reads_it(ruled: Application, mount_root, destination: str) -> None:
     seed(mount_root, "/data/x.txt")
     response = Client(ruled, "alice").request("COPY", "/data/x.txt", headers={"Destination": DEST + destination})
-    assert response.status == 403
+    assert response.status == (400 if ".." in destination else 403)  # 400: the request guard refuses '..'
     assert not (mount_root("/archive") / "x.txt").exists()
 
 

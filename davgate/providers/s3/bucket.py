@@ -41,14 +41,15 @@ def check_options(path: str, options: Any) -> None:
         raise ConfigError(f"{key}.prefix", str(error)) from None
 
 
-def check_bucket(client: Any, path: str, options: Any) -> None:
+def check_bucket(client: Any, path: str, options: Any, *, key: str | None = None) -> None:
     """The bucket exists (or is created, with ``create_bucket``) and the keys may use it.
 
     A missing bucket or refused keys are configuration errors that stop the
-    server, naming the key at fault. An endpoint that does not answer only
-    warns: the mount answers 503 until it is back, and other mounts serve on.
+    server, naming the key at fault (under ``key``, default ``mounts.<path>``).
+    An endpoint that does not answer only warns: the mount answers 503 until
+    it is back, and other mounts serve on.
     """
-    key = f"mounts.{path}"
+    key = key or f"mounts.{path}"
     try:
         with translated(""):
             client.head_bucket(Bucket=options.bucket)
