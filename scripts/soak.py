@@ -100,7 +100,11 @@ def main() -> int:
     if args.out:
         args.out.write_text(json.dumps(report.to_json(), indent=1, default=str))
     problems = verdict(report, args)
-    print("soak: targets held (0 5xx, 0 corrupted bytes, RSS flat)" if not problems else "soak: FAILED: " + "; ".join(problems))
+    print(
+        "soak: targets held (0 5xx, 0 corrupted bytes, RSS flat)"
+        if not problems
+        else "soak: FAILED: " + "; ".join(problems)
+    )
     if not args.keep:
         import shutil
 

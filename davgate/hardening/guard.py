@@ -52,8 +52,8 @@ class RequestGuard:
         try:
             self.check(environ)
         except Refused as refused:
-            method = environ.get("REQUEST_METHOD", "-")
-            log.info("refused %s %s: %s %s", method, headers.shown(environ.get("PATH_INFO", ""), 200), refused.status, refused.reason)
+            path = headers.shown(environ.get("PATH_INFO", ""), 200)
+            log.info("refused %s %s: %s %s", environ.get("REQUEST_METHOD", "-"), path, refused.status, refused.reason)
             return refused.respond(start_response)
         return self.app(environ, start_response)
 

@@ -102,7 +102,10 @@ def check_xml(body: bytes, max_elements: int) -> bytes:
 
 def safe_parse(body: bytes) -> Element:
     parser = DefusedXMLParser(
-        target=TreeBuilder(insert_comments=True, insert_pis=True), forbid_dtd=True, forbid_entities=True, forbid_external=True
+        target=TreeBuilder(insert_comments=True, insert_pis=True),
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
     )
     try:
         parser.feed(body)

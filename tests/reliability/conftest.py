@@ -117,5 +117,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     }
     launcher = ServerLauncher(base / "servers")
     server = launcher(config)
-    yield Env(server, base, folders["data"], folders["archive"], folders["outside"], folders["cache"], base / "state.db")
+    yield Env(
+        server, base, folders["data"], folders["archive"], folders["outside"], folders["cache"], base / "state.db"
+    )
     launcher.stop_all()

@@ -43,7 +43,18 @@ LOCKINFO = (
     b"<D:locktype><D:write/></D:locktype><D:owner>soak</D:owner></D:lockinfo>"
 )
 SIZES = ((2, 0, 0), (40, 1, 4096), (35, 4096, 65536), (20, 65536, 1 << 20), (3, 1 << 20, 10 << 20))
-OPERATIONS = {"put": 24, "get": 24, "range": 6, "propfind": 10, "copy": 8, "move": 7, "delete": 6, "lock": 5, "shared_lock": 3, "dispel": 10}
+OPERATIONS = {
+    "put": 24,
+    "get": 24,
+    "range": 6,
+    "propfind": 10,
+    "copy": 8,
+    "move": 7,
+    "delete": 6,
+    "lock": 5,
+    "shared_lock": 3,
+    "dispel": 10,
+}
 NAMES_PER_MOUNT = 6
 
 
@@ -147,7 +158,13 @@ class Soak:
             if status < 400 and mount is not None:
                 self.served[mount] += 1
             for outage in self.outages:
-                if outage.mount == mount and outage.up_at and status < 500 and outage.recovered_at is None and started >= outage.up_at:
+                if (
+                    outage.mount == mount
+                    and outage.up_at
+                    and status < 500
+                    and outage.recovered_at is None
+                    and started >= outage.up_at
+                ):
                     outage.recovered_at = ended
 
     def corrupted(self, path: str, count: int, size: int) -> None:
@@ -165,6 +182,7 @@ class Soak:
             outage = self.outage_for(path, started, ended) or (dest and self.outage_for(dest, started, ended))
             if outage and status in (502, 503) and ended - started <= self.outage_bound:
                 self.report.outage_answers += 1
+                self.report.outage_slowest = max(self.report.outage_slowest, ended - started)
                 continue
             kept.append(error)
         self.report.server_errors = kept
@@ -222,9 +240,13 @@ class Client:
 
     # --- HTTP -----------------------------------------------------------------------
 
-    def call(self, method: str, path: str, expect: tuple[int, ...] = (), dest: str = "", **kwargs: Any) -> requests.Response:
+    def call(
+        self, method: str, path: str, expect: tuple[int, ...] = (), dest: str = "", **kwargs: Any
+    ) -> requests.Response:
         started = time.monotonic()
-        response = self.session.request(method, self.soak.target.url + quote(path), timeout=self.soak.target.timeout, **kwargs)
+        response = self.session.request(
+            method, self.soak.target.url + quote(path), timeout=self.soak.target.timeout, **kwargs
+        )
         ended = time.monotonic()
         ok = not expect or response.status_code in expect
         note = response.text[:200] if not ok else ""
@@ -314,7 +336,9 @@ class Client:
             if states[0] is ABSENT and name in listed:
                 self.soak.record("PROPFIND", path, 200, 0, 0, False, "a deleted file is listed")
             elif states[0] is not ABSENT and listed.get(name) != len(states[0]):
-                self.soak.record("PROPFIND", path, 200, 0, 0, False, f"listed size {listed.get(name)}, expected {len(states[0])}")
+                self.soak.record(
+                    "PROPFIND", path, 200, 0, 0, False, f"listed size {listed.get(name)}, expected {len(states[0])}"
+                )
 
     def op_copy(self, move: bool = False) -> None:
         source = self.pick_existing()
@@ -363,7 +387,9 @@ class Client:
 
     def op_shared_lock(self) -> None:
         path = self.soak.shared_path
-        locked = self.call("LOCK", path, expect=(200, 423), data=LOCKINFO, headers={"Timeout": "Second-30", "Depth": "0"})
+        locked = self.call(
+            "LOCK", path, expect=(200, 423), data=LOCKINFO, headers={"Timeout": "Second-30", "Depth": "0"}
+        )
         token = locked.headers.get("Lock-Token")
         if locked.status_code == 200 and token:
             self.call("UNLOCK", path, expect=(204,), headers={"Lock-Token": token})

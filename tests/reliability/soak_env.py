@@ -20,7 +20,9 @@ SUBJECT, DATE = "312", "20181129"
 PAGES, HEIGHT, WIDTH = 3, 256, 384
 
 
-def soak_config(base: Path, sshd: Sshd | None, rgw: Rgw | None, *, workers: int = 2, backend_timeout: float = 5.0) -> dict[str, Any]:
+def soak_config(
+    base: Path, sshd: Sshd | None, rgw: Rgw | None, *, workers: int = 2, backend_timeout: float = 5.0
+) -> dict[str, Any]:
     """Mounts /data (local), /hpc (sftp), /s3, and /dispel over /source; a small result cache."""
     for name in ("data", "remote", "source", "templates"):
         (base / name).mkdir(parents=True, exist_ok=True)
@@ -55,7 +57,16 @@ def source_stack() -> np.ndarray:
 
 def dispel_urls() -> list[str]:
     """24 results: windows of every layer as .npy, and some as .tif and .png."""
-    windows = ["0-64-0-64", "10-200-5-100", "100-384-128-256", "0-384-0-256", "64-128-64-128", "5-6-7-8", "300-380-200-250", "0-100-0-50"]
+    windows = [
+        "0-64-0-64",
+        "10-200-5-100",
+        "100-384-128-256",
+        "0-384-0-256",
+        "64-128-64-128",
+        "5-6-7-8",
+        "300-380-200-250",
+        "0-100-0-50",
+    ]
     urls = []
     for layer in range(PAGES):
         for number, grid in enumerate(windows):

@@ -25,6 +25,7 @@ class Report:
     verified_bytes: int = 0
     corruptions: list[str] = field(default_factory=list)
     outage_answers: int = 0  # 502/503 while a backend was down, in time
+    outage_slowest: float = 0.0  # seconds the slowest of those took
     outages: list[dict[str, Any]] = field(default_factory=list)
     rss: list[tuple[float, int, int]] = field(default_factory=list)  # (seconds, bytes, processes)
 
@@ -65,6 +66,7 @@ class Report:
             "verified_mib": round(self.verified_bytes / MiB, 1),
             "unexpected": len(self.unexpected),
             "outage_answers": self.outage_answers,
+            "outage_slowest_s": round(self.outage_slowest, 2),
             "outages": self.outages,
             "rss": self.rss_summary(),
             "by_method_and_status": dict(sorted(self.requests.items())),
@@ -79,7 +81,8 @@ class Report:
             ),
             (
                 f"  5xx responses: {s['responses_5xx']}   corrupted bytes: {s['corrupted_bytes']}   "
-                f"unexpected statuses: {s['unexpected']}   502/503 during outages: {s['outage_answers']}"
+                f"unexpected statuses: {s['unexpected']}   502/503 during outages: {s['outage_answers']} "
+                f"(slowest {s['outage_slowest_s']} s)"
             ),
             f"  RSS (all davgate processes): {s['rss']}",
             f"  outages: {s['outages']}" if s["outages"] else "",

@@ -39,12 +39,15 @@ AUTH = ("alice", USERS["alice"])
 MiB = 1024 * 1024
 TEMP_PREFIX = ".davgate-upload-"
 BACKEND_TIMEOUT = 2.0
+BUSY_TIMEOUT = 6.0  # state.busy_timeout of the busy-store test
 OUTAGE_BOUND = 2 * BACKEND_TIMEOUT + 3  # a refused or silent backend answers within this, retry included
 LOCKINFO = (
     '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
     "<D:locktype><D:write/></D:locktype><D:owner>t</D:owner></D:lockinfo>"
 )
-PATCH = '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:c>red</Z:c></D:prop></D:set></D:propertyupdate>'
+PATCH = (
+    '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:c>red</Z:c></D:prop></D:set></D:propertyupdate>'
+)
 
 
 def call(server: Server, method: str, path: str, **kwargs) -> requests.Response:
@@ -78,7 +81,9 @@ def test_kill_9_during_puts_to_sftp_and_s3_keeps_old_content_and_shows_no_litter
     def uploads() -> list:
         return client.list_multipart_uploads(Bucket=SESSION_BUCKET, Prefix=s3["prefix"] + "/").get("Uploads", [])
 
-    wait_until(lambda: [p for p in remote.iterdir() if p.name.startswith(TEMP_PREFIX)], 30, message="no sftp upload began")
+    wait_until(
+        lambda: [p for p in remote.iterdir() if p.name.startswith(TEMP_PREFIX)], 30, message="no sftp upload began"
+    )
     wait_until(uploads, 30, message="no multipart upload began on s3")
     server.kill()
     for sock in socks:
@@ -140,8 +145,12 @@ def test_sshd_and_rgw_stopped_and_started_mid_run(
         with soak.outage(mount) as record:
             stop()
             others = {m: served(soak, m) for m in target.mounts if m != mount}
-            wait_until(lambda: errors_on(soak, mount, record.down_at) >= 10, 30, message=f"no 5xx from {mount} while down")
-            wait_until(lambda: all(served(soak, m) > n for m, n in others.items()), 30, message="the other mounts stopped")
+            wait_until(
+                lambda: errors_on(soak, mount, record.down_at) >= 30, 30, message=f"too few 5xx from {mount} while down"
+            )
+            wait_until(
+                lambda: all(served(soak, m) > n for m, n in others.items()), 30, message="the other mounts stopped"
+            )
             start()
         wait_until(lambda: record.recovered_at is not None, 30, message=f"{mount} did not recover")
         after = served(soak, mount)
@@ -164,7 +173,8 @@ def test_sshd_and_rgw_stopped_and_started_mid_run(
     assert not problems, f"{problems}\n{text}"
     assert report.server_errors == [], text  # every 5xx was a 502/503 of a down mount, in time
     assert report.corrupted_bytes == 0 and report.unexpected == [], text
-    assert report.outage_answers >= 10, text
+    assert report.outage_answers >= 60, text
+    print(text)
     assert [o["mount"] for o in report.outages] == ["/hpc", "/s3"], text
     assert all(o["recovered_after_s"] is not None and o["recovered_after_s"] < 30 for o in report.outages), text
     assert server.process.poll() is None and server.process.pid == pid  # recovered without a restart
@@ -239,36 +249,47 @@ def test_a_busy_state_store_makes_writers_wait_or_fail_cleanly(serve: ServerLaun
     config = {
         "auth": {"htpasswd": write_htpasswd(tmp_path / "htpasswd")},
         "mounts": {"/data": {"type": "local", "root": tmp_path / "data"}},
-        "state": {"type": "sqlite", "path": state, "busy_timeout": 3.0},
+        "state": {"type": "sqlite", "path": state, "busy_timeout": BUSY_TIMEOUT},
     }
     server = serve(config, workers=2)
     assert call(server, "PUT", "/data/a.txt", data=b"a").status_code == 201
     assert call(server, "PUT", "/data/b.txt", data=b"b").status_code == 201
+    assert call(server, "PUT", "/data/c.txt", data=b"c").status_code == 201
 
     results: dict[str, requests.Response] = {}
     with held_store(state):
         writers = [
-            threading.Thread(target=lambda: results.__setitem__("lock", call(server, "LOCK", "/data/a.txt", data=LOCKINFO))),
-            threading.Thread(target=lambda: results.__setitem__("patch", call(server, "PROPPATCH", "/data/a.txt", data=PATCH))),
+            threading.Thread(
+                target=lambda: results.__setitem__("lock", call(server, "LOCK", "/data/a.txt", data=LOCKINFO))
+            ),
+            threading.Thread(
+                target=lambda: results.__setitem__("patch", call(server, "PROPPATCH", "/data/c.txt", data=PATCH))
+            ),
         ]
         for writer in writers:
             writer.start()
         started = time.monotonic()
         assert call(server, "GET", "/data/a.txt").content == b"a"  # readers are not held up (WAL)
         assert call(server, "PROPFIND", "/data/", headers={"Depth": "1"}).status_code == 207
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < BUSY_TIMEOUT - 2
         assert not results  # the writers are waiting
     for writer in writers:
         writer.join(30)
     assert results["lock"].status_code == 200 and results["patch"].status_code == 207, results
-    assert "red" in call(server, "PROPFIND", "/data/a.txt", headers={"Depth": "0"}).text
-    assert call(server, "UNLOCK", "/data/a.txt", headers={"Lock-Token": results["lock"].headers["Lock-Token"]}).status_code == 204
+    assert "red" in call(server, "PROPFIND", "/data/c.txt", headers={"Depth": "0"}).text
+    assert (
+        call(server, "UNLOCK", "/data/a.txt", headers={"Lock-Token": results["lock"].headers["Lock-Token"]}).status_code
+        == 204
+    )
 
     with held_store(state):  # longer than busy_timeout
         started = time.monotonic()
         refused = call(server, "LOCK", "/data/b.txt", data=LOCKINFO)
         waited = time.monotonic() - started
-    assert refused.status_code in (500, 503) and 2.5 < waited < 10, (refused.status_code, waited)
+    assert refused.status_code in (500, 503) and BUSY_TIMEOUT - 0.5 < waited < BUSY_TIMEOUT + 10, (
+        refused.status_code,
+        waited,
+    )
     assert "locked" in refused.text or "busy" in refused.text  # the reason reaches the client
     assert call(server, "PUT", "/data/b.txt", data=b"b2").status_code == 204  # no lock was left behind
     locked = call(server, "LOCK", "/data/b.txt", data=LOCKINFO)
@@ -286,7 +307,9 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs (this needs root, as CI has)."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True, check=False
+    )
     assert done.returncode == 0, f"cannot mount a tmpfs: {done.stderr.decode(errors='replace')}"
     try:
         yield disk
@@ -298,7 +321,10 @@ def test_a_full_disk_is_507_and_nothing_is_half_written(serve: ServerLauncher, t
     (tmp_path / "data").mkdir()
     config = {
         "auth": {"htpasswd": write_htpasswd(tmp_path / "htpasswd")},
-        "mounts": {"/small": {"type": "local", "root": tiny_disk}, "/data": {"type": "local", "root": tmp_path / "data"}},
+        "mounts": {
+            "/small": {"type": "local", "root": tiny_disk},
+            "/data": {"type": "local", "root": tmp_path / "data"},
+        },
         "state": {"type": "sqlite", "path": tmp_path / "state.db"},
     }
     server = serve(config)

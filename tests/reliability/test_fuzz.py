@@ -48,9 +48,22 @@ ENTITY_TRICKS = [
     '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
     '<!DOCTYPE x SYSTEM "http://127.0.0.1:1/x.dtd">',
     '<!DOCTYPE x [<!ENTITY % p SYSTEM "file:///etc/passwd"> %p;]>',
-    '<!DOCTYPE x [<!ELEMENT x ANY>]>',
+    "<!DOCTYPE x [<!ELEMENT x ANY>]>",
 ]
-REFERENCES = ["&a;", "&b;", "&e;", "&lt;", "&#x41;", "&#0;", "&#xD800;", "&amp;", "]]>", "<![CDATA[x]]>", "<?pi x?>", "<!-- c -->"]
+REFERENCES = [
+    "&a;",
+    "&b;",
+    "&e;",
+    "&lt;",
+    "&#x41;",
+    "&#0;",
+    "&#xD800;",
+    "&amp;",
+    "]]>",
+    "<![CDATA[x]]>",
+    "<?pi x?>",
+    "<!-- c -->",
+]
 
 
 @pytest.fixture(scope="module")
@@ -118,7 +131,9 @@ def test_xml_bodies_never_cause_a_5xx_or_a_poisoned_store(app: Application, meth
         if re.search(rb"<!(DOCTYPE|ENTITY)", body):
             assert response.status == 400, (body, response.status)
         if response.status == 200 and "lock-token" in response.headers:
-            unlock = client.request("UNLOCK", "/data/target.txt", headers={"Lock-Token": response.headers["lock-token"]})
+            unlock = client.request(
+                "UNLOCK", "/data/target.txt", headers={"Lock-Token": response.headers["lock-token"]}
+            )
             assert unlock.status == 204
         after = client.propfind("/data/target.txt", depth="0")
         assert after.status == 207 and " 500 " not in after.text, (body, after.text[:500])

@@ -20,7 +20,9 @@ LOCKINFO = (
     '<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
     "<D:locktype><D:write/></D:locktype><D:owner>{}</D:owner></D:lockinfo>"
 )
-PATCH = '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:c>{}</Z:c></D:prop></D:set></D:propertyupdate>'
+PATCH = (
+    '<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:c>{}</Z:c></D:prop></D:set></D:propertyupdate>'
+)
 FIND = '<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:c/>{}</D:prop></D:propfind>'
 BODIES = {"LOCK": LOCKINFO, "PROPPATCH": PATCH, "PROPFIND": FIND}
 LAUGHS = (
@@ -85,7 +87,9 @@ def test_an_oversized_sent_body_and_an_oversized_chunked_body_are_413(hostile: E
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(big), big)
     with hostile.unchanged():
         assert_refused(hostile.send("PROPFIND", "/data/", {"Depth": "1"}, big), 413)
-        reply = hostile.send("PROPFIND", "/data/", {"Depth": "1", "Transfer-Encoding": "chunked", "Content-Length": None}, chunked)
+        reply = hostile.send(
+            "PROPFIND", "/data/", {"Depth": "1", "Transfer-Encoding": "chunked", "Content-Length": None}, chunked
+        )
         assert_refused(reply, 413)
 
 
@@ -97,7 +101,9 @@ def test_too_many_elements_in_a_small_body_is_413(hostile: Env) -> None:
 
 def test_deep_nesting_is_refused(hostile: Env) -> None:
     with hostile.unchanged():
-        assert_refused(hostile.send("PROPPATCH", "/data/keep.txt", body=PATCH.format("<a>" * 5000 + "</a>" * 5000).encode()))
+        assert_refused(
+            hostile.send("PROPPATCH", "/data/keep.txt", body=PATCH.format("<a>" * 5000 + "</a>" * 5000).encode())
+        )
 
 
 def test_oversized_headers_and_urls_are_refused_by_cheroot(hostile: Env) -> None:
@@ -124,7 +130,9 @@ METHODS = ["GET", "PUT", "DELETE", "MKCOL", "PROPFIND", "PROPPATCH", "LOCK", "CO
 
 @pytest.mark.parametrize("method", METHODS)
 def test_traversal_in_every_encoding_and_links_out_of_the_mount(hostile: Env, method: str) -> None:
-    body = {"PUT": b"overwritten", "PROPPATCH": PATCH.format("x").encode(), "LOCK": LOCKINFO.format("x").encode()}.get(method, b"")
+    body = {"PUT": b"overwritten", "PROPPATCH": PATCH.format("x").encode(), "LOCK": LOCKINFO.format("x").encode()}.get(
+        method, b""
+    )
     headers = {"Depth": "0", "Destination": "/archive/moved.txt"}
     with hostile.unchanged():
         for rel in TRAVERSALS:
@@ -174,13 +182,21 @@ def test_copy_and_move_between_two_mounts_are_normal_operations(hostile: Env) ->
         ("Timeout", ["garbage", "Second--5", "Second-" + "9" * 5000, "Second-1.5"], ["LOCK"]),
     ],
 )  # fmt: skip
-def test_malformed_headers_are_400_and_nothing_is_written(hostile: Env, header: str, values: list[str], methods: list[str]) -> None:
+def test_malformed_headers_are_400_and_nothing_is_written(
+    hostile: Env, header: str, values: list[str], methods: list[str]
+) -> None:
     body = {"PUT": b"overwritten", "PROPPATCH": PATCH.format("x").encode(), "LOCK": LOCKINFO.format("x").encode()}
     with hostile.unchanged():
         for method in methods:
             for value in values:
-                headers = {"Destination": "/archive/copy.txt", "Depth": "0" if method == "LOCK" else None, header: value}
-                reply = hostile.send(method, "/data/keep.txt" if method != "MKCOL" else "/data/newdir", headers, body.get(method, b""))
+                headers = {
+                    "Destination": "/archive/copy.txt",
+                    "Depth": "0" if method == "LOCK" else None,
+                    header: value,
+                }
+                reply = hostile.send(
+                    method, "/data/keep.txt" if method != "MKCOL" else "/data/newdir", headers, body.get(method, b"")
+                )
                 assert_refused(reply, 400)
                 assert header in reply.text, reply.text
 
@@ -232,7 +248,12 @@ def test_dispel_parameters_huge_negative_non_numeric_out_of_bounds(hostile: Env,
         assert DISPEL_BAD[path] in reply.text, reply.text
 
 
-API_CALLS = [("POST", "/api/v1/infrastructure"), ("PUT", "/api/v1/user"), ("POST", "/api/v1/copy"), ("PUT", "/api/v1/metadata/c/1")]
+API_CALLS = [
+    ("POST", "/api/v1/infrastructure"),
+    ("PUT", "/api/v1/user"),
+    ("POST", "/api/v1/copy"),
+    ("PUT", "/api/v1/metadata/c/1"),
+]
 API_BODIES = {
     "empty": b"",
     "not JSON": b"not json",
@@ -279,12 +300,19 @@ def test_management_api_without_or_with_a_wrong_token(hostile: Env) -> None:
     with hostile.unchanged():
         for method, path in API_CALLS:
             for headers in ({}, {"X-Access-Token": "wrong-" + ADMIN_TOKEN}, {"X-Access-Token": "x" * 5000}):
-                reply = hostile.send(method, path, {**headers, "Content-Type": "application/json"}, b'{"email": "a@b", "name": "n"}', auth=False)
+                reply = hostile.send(
+                    method,
+                    path,
+                    {**headers, "Content-Type": "application/json"},
+                    b'{"email": "a@b", "name": "n"}',
+                    auth=False,
+                )
                 assert_refused(reply, 401, 403)
 
 
 @pytest.mark.parametrize(
-    "query", ["notjson", "%7B%22%24where%22%3A%221%22%7D", "%5B" * 5000, "%7B%22a%22%3A" * 3000 + "1" + "%7D" * 3000, "%00"]
+    "query",
+    ["notjson", "%7B%22%24where%22%3A%221%22%7D", "%5B" * 5000, "%7B%22a%22%3A" * 3000 + "1" + "%7D" * 3000, "%00"],
 )
 def test_management_api_metadata_filters_that_are_hostile(hostile: Env, query: str) -> None:
     with hostile.unchanged():

@@ -51,7 +51,17 @@ def test_soak_32_clients_mixed_methods_across_mounts(soak_server: tuple[Server, 
     assert report.server_errors == [], text
     assert report.corrupted_bytes == 0, text
     assert report.unexpected == [], text
-    for method in ("PUT 201", "GET 200", "GET 206", "PROPFIND 207", "COPY 201", "MOVE 201", "DELETE 204", "LOCK 200", "UNLOCK 204"):
+    for method in (
+        "PUT 201",
+        "GET 200",
+        "GET 206",
+        "PROPFIND 207",
+        "COPY 201",
+        "MOVE 201",
+        "DELETE 204",
+        "LOCK 200",
+        "UNLOCK 204",
+    ):
         assert report.requests[method] > 0, f"no {method} in the soak:\n{text}"
     rss = report.rss_summary()
     assert rss and rss["second_half_growth_mib"] < RSS_GROWTH_BOUND_MIB, text
