@@ -22,12 +22,11 @@ import time
 from typing import Any, BinaryIO
 
 from davgate import errors
-from davgate.config.validate import ConfigError
 from davgate.dispel.cache import BlobInfo, CacheBackend, Staging, check_key
-from davgate.providers.s3.bucket import check_bucket, clean_prefix
+from davgate.providers.s3.bucket import check_bucket, check_client_options, clean_prefix
 from davgate.providers.s3.client import make_client, translated
 from davgate.providers.s3.download import ObjectReader
-from davgate.providers.s3.upload import MAX_PART_SIZE, MIN_PART_SIZE, S3Upload
+from davgate.providers.s3.upload import S3Upload
 
 log = logging.getLogger("davgate.dispel.cache")
 
@@ -37,20 +36,7 @@ SECTION = "cache"
 
 def check_options(options: Any) -> None:
     """Values S3 or boto3 would refuse later, refused when the configuration is read."""
-    checks = [
-        ("part_size", MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE, "between 5 MiB and 5 GiB"),
-        ("upload_concurrency", options.upload_concurrency >= 1, "at least 1"),
-        ("max_connections", options.max_connections >= 1, "at least 1"),
-        ("retries", options.retries >= 0, "at least 0"),
-        ("timeout", options.timeout > 0, "more than 0 seconds"),
-    ]
-    for name, ok, expected in checks:
-        if not ok:
-            raise ConfigError(f"{SECTION}.{name}", f"expected {expected}, got {getattr(options, name)!r}")
-    try:
-        clean_prefix(options.prefix)
-    except ValueError as error:
-        raise ConfigError(f"{SECTION}.prefix", str(error)) from None
+    check_client_options(SECTION, options)
 
 
 def default_staging() -> str:

@@ -266,7 +266,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, check=False
     )
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
+        pytest.fail(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
     try:
         yield disk
     finally:

@@ -338,7 +338,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     command = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)]
     mounted = subprocess.run(command, capture_output=True, check=False)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
+        pytest.fail(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
     try:
         yield disk
     finally:

@@ -167,7 +167,7 @@ def test_a_full_remote_disk_is_507(make_app: Callable[..., Application], remote:
     disk = remote / "disk"
     disk.mkdir()
     if os.system(f"mount -t tmpfs -o size=1m tmpfs {disk} 2>/dev/null") != 0:
-        pytest.skip("cannot mount a tmpfs")
+        pytest.fail("cannot mount a tmpfs")
     try:
         client = Client(make_app())
         assert client.put("/hpc/disk/big.bin", b"x" * 2 * 1024 * 1024).status == 507

@@ -22,11 +22,17 @@ def clean_prefix(prefix: str) -> str:
 
 
 def check_options(path: str, options: Any) -> None:
-    """Values S3 or boto3 would refuse later, refused at start with the key that is wrong."""
+    """An s3 mount's values S3 or boto3 would refuse later, refused at start with the wrong key."""
     key = f"mounts.{path}"
+    if not 1 <= options.page_size <= 1000:
+        raise ConfigError(f"{key}.page_size", f"expected between 1 and 1000, got {options.page_size!r}")
+    check_client_options(key, options)
+
+
+def check_client_options(key: str, options: Any) -> None:
+    """The options every S3 client of davgate shares (mounts and the DISPEL cache)."""
     checks = [
         ("part_size", MIN_PART_SIZE <= options.part_size <= MAX_PART_SIZE, "between 5 MiB and 5 GiB"),
-        ("page_size", 1 <= options.page_size <= 1000, "between 1 and 1000"),
         ("upload_concurrency", options.upload_concurrency >= 1, "at least 1"),
         ("max_connections", options.max_connections >= 1, "at least 1"),
         ("retries", options.retries >= 0, "at least 0"),
