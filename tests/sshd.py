@@ -64,9 +64,11 @@ class Sshd:
         while queue:
             pid = queue.pop()
             found.append(pid)
-            children = Path(f"/proc/{pid}/task/{pid}/children")
-            if children.exists():
-                queue.extend(int(child) for child in children.read_text().split())
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+            except FileNotFoundError:  # a session that ended while we walked the tree
+                continue
+            queue.extend(int(child) for child in children.split())
         return found
 
 
