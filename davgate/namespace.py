@@ -32,6 +32,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVProvider
 
+from davgate import propfind
 from davgate.digest import Digests
 from davgate.providers import Entry, Mount, liveprops
 from davgate.providers.resources import FileResource, FolderResource, translate
@@ -220,6 +221,12 @@ class Namespace(DAVProvider):
     def resource(self, path: str, environ: dict, mount: Mount, rel: str, entry: Entry):
         cls = FolderResource if entry.is_folder else FileResource
         return cls(path, environ, mount, rel, entry)
+
+    def custom_request_handler(self, environ: dict, start_response, default_handler):
+        """WsgiDAV's hook per request: PROPFIND on mounted resources is answered in one pass."""
+        if environ["REQUEST_METHOD"] == "PROPFIND":
+            return propfind.answer(self, environ, start_response, default_handler)
+        return default_handler(environ, start_response)
 
     def ref_url(self, path: str, is_collection: bool) -> str:
         """The lock and property key of ``path``, as WsgiDAV's get_ref_url() builds it."""

@@ -131,10 +131,14 @@ def recorded_time(resource: MountedResource) -> float | None:
     manager = resource.provider.prop_manager
     if manager is None:
         return None
-    value = manager.get_property(resource.get_ref_url(), RECORDED_TIME, resource.environ)
+    return recorded_in(manager.get_property(resource.get_ref_url(), RECORDED_TIME, resource.environ), resource.get_etag())
+
+
+def recorded_in(value: bytes | str | None, etag: str) -> float | None:
+    """The time in a stored RECORDED_TIME value, if it was recorded for the content with ``etag``."""
     if value is None:
         return None
     element = etree.fromstring(value)
-    if element.get("etag") != resource.get_etag():
+    if element.get("etag") != etag:
         return None
     return float(element.text or 0)

@@ -201,6 +201,13 @@ class StateStore(ApiRecords, ABC):
         """The value of one dead property, or ``None``."""
 
     @abstractmethod
+    def properties_within(self, url: str) -> dict[str, dict[str, PropertyValue]]:
+        """Every dead property of ``url`` and of everything below it, by URL then name, in one read.
+
+        What a PROPFIND of a collection needs at once instead of one query per member.
+        """
+
+    @abstractmethod
     def set_property(self, url: str, name: str, value: PropertyValue) -> None:
         """Create or replace one dead property."""
 

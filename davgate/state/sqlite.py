@@ -249,6 +249,14 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
         row = self._db().execute(sql, (url, name)).fetchone()
         return row[0] if row else None
 
+    def properties_within(self, url: str) -> dict[str, dict[str, PropertyValue]]:
+        base = url.rstrip("/")
+        sql = "SELECT url, name, value FROM properties WHERE url = ? OR (url >= ? AND url < ?)"
+        found: dict[str, dict[str, PropertyValue]] = {}
+        for row_url, name, value in self._db().execute(sql, (base, *_subtree(base))):
+            found.setdefault(row_url, {})[name] = value
+        return found
+
     def set_property(self, url: str, name: str, value: PropertyValue) -> None:
         if not isinstance(value, (bytes, str)):
             raise TypeError(f"property value must be bytes or str, not {type(value).__name__}")

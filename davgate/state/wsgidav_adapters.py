@@ -153,6 +153,10 @@ class StorePropertyManager:
     ) -> PropertyValue | None:
         return self.store.get_property(norm_url, name)
 
+    def properties_within(self, norm_url: str) -> dict[str, dict[str, PropertyValue]]:
+        """Not in WsgiDAV's interface: the dead properties of a collection and everything below, at once."""
+        return self.store.properties_within(norm_url)
+
     def write_property(
         self,
         norm_url: str,

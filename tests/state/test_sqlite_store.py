@@ -327,6 +327,19 @@ class StateStoreContract:
         props.remove_properties("/a/")
         assert props.get_properties("/a/") == [] and props.get_properties("/a/b") == ["{x:}p"]
 
+    def test_properties_within_a_collection_in_one_read(self, props: StorePropertyManager) -> None:
+        for url in ("/col/", "/col/b", "/col/sub/", "/col/sub/c", "/colour", "/co"):
+            props.write_property(url, "{x:}p", url.encode())
+        props.write_property("/col/b", "{x:}q", "<q xmlns='x:'>text</q>")
+        assert props.properties_within("/col/") == {
+            "/col/": {"{x:}p": b"/col/"},
+            "/col/b": {"{x:}p": b"/col/b", "{x:}q": "<q xmlns='x:'>text</q>"},
+            "/col/sub/": {"{x:}p": b"/col/sub/"},
+            "/col/sub/c": {"{x:}p": b"/col/sub/c"},
+        }
+        assert props.properties_within("/col/b") == {"/col/b": {"{x:}p": b"/col/b", "{x:}q": "<q xmlns='x:'>text</q>"}}
+        assert props.properties_within("/empty/") == {}
+
     def test_copy_properties(self, props: StorePropertyManager) -> None:
         props.write_property("/src", "{x:}p", b"1")
         props.write_property("/dest", "{x:}old", b"0")

@@ -32,6 +32,12 @@ class PropertiesMixin(MongoConnection):
         found = self._properties().find_one({"url": url, "name": name}, {"value": 1})
         return found["value"] if found else None
 
+    def properties_within(self, url: str) -> dict[str, dict[str, PropertyValue]]:
+        found: dict[str, dict[str, PropertyValue]] = {}
+        for document in self._properties().find(_scope(url, True), {"_id": 0, "url": 1, "name": 1, "value": 1}):
+            found.setdefault(document["url"], {})[document["name"]] = document["value"]
+        return found
+
     def set_property(self, url: str, name: str, value: PropertyValue) -> None:
         if not isinstance(value, (bytes, str)):
             raise TypeError(f"property value must be bytes or str, not {type(value).__name__}")
