@@ -14,6 +14,7 @@ the ``davgate.providers`` group (``name = package.module:Class``).
 from __future__ import annotations
 
 import abc
+import functools
 import importlib
 import mimetypes
 from dataclasses import dataclass
@@ -44,7 +45,14 @@ class Entry:
     def guessed_type(self) -> str:
         if self.content_type:
             return self.content_type
-        return mimetypes.guess_type(self.name)[0] or "application/octet-stream"
+        dot = self.name.find(".", 1)
+        return type_of_suffixes(self.name[dot:] if dot > 0 else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def type_of_suffixes(suffixes: str) -> str:
+    """The media type of a file name ending in ``suffixes`` (``.tar.gz``); only they decide it."""
+    return mimetypes.guess_type("file" + suffixes)[0] or "application/octet-stream"
 
 
 class Upload(abc.ABC):
