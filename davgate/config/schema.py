@@ -149,7 +149,7 @@ class DispelMount:
     templates: ExistingFolder  # folder of <name>.yaml templates
     source: str  # the mount that template input paths are relative to, e.g. /data
     access: Optional[AccessRules] = None
-    workers: int = 2  # pipeline processes per server worker, started when needed
+    workers: int = 1  # pipeline processes per server worker (whose default is one per core), started when needed
     time_limit: float = 60.0  # seconds a pipeline run may take (a template may set its own)
     idle_timeout: float = 300.0  # seconds an idle pipeline process is kept
     tile_size: int = 1024  # pixels: the tiling of windows the tree lists (a template may set its own)

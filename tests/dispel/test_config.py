@@ -27,7 +27,7 @@ def base(tmp_path: Path) -> dict:
 
 def test_defaults(base: dict) -> None:
     mount = parse_config(base, "f.yaml").mounts["/dispel"]
-    assert (mount.workers, mount.time_limit, mount.idle_timeout, mount.tile_size, mount.elements) == (2, 60.0, 300.0, 1024, {})
+    assert (mount.workers, mount.time_limit, mount.idle_timeout, mount.tile_size, mount.elements) == (1, 60.0, 300.0, 1024, {})
 
 
 @pytest.mark.parametrize(
