@@ -26,6 +26,7 @@ from davgate.auth.keys import ASYMMETRIC_ALGORITHMS, UsersFile
 from davgate.compat import ClientQuirks
 from davgate.config import Config
 from davgate.digest import DigestMiddleware, Digests
+from davgate.errors import BusyStoreAnswer
 from davgate.hardening import Limits, RequestGuard
 from davgate.namespace import Namespace
 from davgate.ops.wiring import Ops, build_ops
@@ -130,6 +131,7 @@ def wsgidav_config(
         **({SPACES_KEY: (namespace, api.spaces)} if api is not None else {}),
         "middleware_stack": [
             ErrorPrinter,
+            BusyStoreAnswer,  # a state store busy past its timeout: 503 + Retry-After
             BearerAuth if api is None else SpaceAuth,  # SpaceAuth: BearerAuth, and the API's spaces
             Authenticator,
             *(ops.middleware() if ops is not None else ()),  # /metrics, for any authenticated user

@@ -3,6 +3,10 @@
 Storage backends raise these (``raise NotFound(path) from error``) instead of
 their library's exceptions; :func:`to_dav_error` is the single boundary where
 they become WsgiDAV ``DAVError`` responses. Nothing matches message text.
+
+The state store's one error a client can do something about, a store that
+stayed busy past its timeout, is answered 503 with ``Retry-After`` by
+:class:`BusyStoreAnswer`, wherever in a request it happens.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from wsgidav.dav_error import (
     HTTP_PRECONDITION_FAILED,
     DAVError,
 )
+from wsgidav.mw.base_mw import BaseMiddleware
+
+from davgate.state import StoreBusy
 
 HTTP_SERVICE_UNAVAILABLE = 503
 
@@ -100,3 +107,18 @@ def status_of(error: StorageError) -> int:
 
 def to_dav_error(error: StorageError) -> DAVError:
     return DAVError(status_of(error), context_info=error.detail)
+
+
+RETRY_AFTER = "1"  # seconds: a busy store is usually free again within one
+
+
+class BusyStoreAnswer(BaseMiddleware):
+    """WsgiDAV middleware (just inside its ErrorPrinter): a busy state store is 503, not 500."""
+
+    def __call__(self, environ: dict, start_response):
+        try:
+            yield from self.next_app(environ, start_response)
+        except StoreBusy as error:
+            raise DAVError(
+                HTTP_SERVICE_UNAVAILABLE, context_info=str(error), add_headers=[("Retry-After", RETRY_AFTER)]
+            ) from error

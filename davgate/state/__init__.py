@@ -135,6 +135,10 @@ class StateStoreError(Exception):
     """The state store cannot be used (e.g. its schema is newer than this davgate)."""
 
 
+class StoreBusy(StateStoreError):
+    """Another process held the store for longer than this one may wait (``busy_timeout``); nothing was changed."""
+
+
 class LockConflict(StateStoreError):
     """A new lock overlaps live locks it cannot share with; names their roots."""
 

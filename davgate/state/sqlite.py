@@ -32,6 +32,7 @@ from davgate.state import (
     PropertyValue,
     StateStore,
     StateStoreError,
+    StoreBusy,
 )
 from davgate.state.sqlite_api import TABLES as API_TABLES
 from davgate.state.sqlite_api import SqliteApiRecords
@@ -79,6 +80,29 @@ CACHE_COLUMNS = "key, template, definition, params, size, digest, created, hits,
 CACHE_BYTES = "dispel_cache_bytes"  # the running total of dispel_cache.size
 LOCK_COLUMNS = "token, root, type, scope, depth, owner, principal, timeout, expire"
 LIVE = "(expire < 0 OR expire >= ?)"
+
+
+@contextmanager
+def _waited() -> Iterator[None]:
+    """SQLite's busy and locked errors, which come only after ``timeout``, as :class:`StoreBusy`."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        if getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            raise StoreBusy(f"the state store stayed busy past its busy_timeout ({error})") from error
+        raise
+
+
+class _WaitingConnection(sqlite3.Connection):
+    """A connection whose statements raise :class:`StoreBusy` once ``busy_timeout`` has run out."""
+
+    def execute(self, *args):  # type: ignore[override]
+        with _waited():
+            return super().execute(*args)
+
+    def executemany(self, *args):  # type: ignore[override]
+        with _waited():
+            return super().executemany(*args)
 
 
 class _Connection:
@@ -129,7 +153,11 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
-            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            factory=_WaitingConnection,
         )
         mode = self._set_wal(db)
         if mode.lower() != "wal":
@@ -144,9 +172,8 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
         while True:
             try:
                 return db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            except sqlite3.OperationalError as error:
-                busy = getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-                if not busy or time.monotonic() > deadline:
+            except StoreBusy:
+                if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 
