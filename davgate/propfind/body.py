@@ -39,5 +39,7 @@ def parse(body: bytes) -> Query | None:
     if modes[0] == "{DAV:}propname":
         return Query(PROPNAME)
     wanted = "{DAV:}prop" if modes[0] == "{DAV:}prop" else "{DAV:}include"
-    names = tuple(dict.fromkeys(prop.tag for child in root if child.tag == wanted for prop in child if isinstance(prop.tag, str)))
+    names = tuple(
+        dict.fromkeys(prop.tag for child in root if child.tag == wanted for prop in child if isinstance(prop.tag, str))
+    )
     return Query(PROP if wanted == "{DAV:}prop" else ALLPROP, names)

@@ -28,6 +28,7 @@ Resource = Any  # a FileResource or FolderResource (MountedResource + WsgiDAV's 
 Dead = dict[str, bytes | str]
 Live = Callable[["Listing", Resource, str], "str | None"]  # (listing, resource, its ref URL) -> XML or None
 
+DATE_FORMATS = {"{DAV:}getlastmodified": util.get_rfc1123_time, "{DAV:}creationdate": util.get_rfc3339_time}
 COLLECTION = "<D:resourcetype><D:collection/></D:resourcetype>"
 NOT_COLLECTION = "<D:resourcetype/>"
 SUPPORTED_LOCK = (
@@ -48,8 +49,7 @@ class Listing:
         self.locks_by_root: dict[str, list[dict]] | None = None
         self.dead_by_url: dict[str, Dead] | None = None
         self.spaces: dict[int, tuple[int, int] | None] = {}
-        self.dates: dict[int, str] = {}
-        self.created: dict[int, str] = {}
+        self.dates: dict[tuple[str, int], str] = {}
         self.prefetch(provider, with_members=with_members)
 
     def prefetch(self, provider, *, with_members: bool) -> None:
@@ -110,28 +110,25 @@ class Listing:
         if self.locks_by_root is None or resource.prevent_locking():
             return None
         locks = self.locks_by_root.get(normalize_lock_root(url), ())
-        return "<D:lockdiscovery>" + "".join(active_lock(lock, href(resource, url)) for lock in locks) + "</D:lockdiscovery>"
+        return (
+            "<D:lockdiscovery>"
+            + "".join(active_lock(lock, href(resource, url)) for lock in locks)
+            + "</D:lockdiscovery>"
+        )
 
     def supportedlock(self, resource: Resource, _url: str) -> str | None:
         if self.locks_by_root is None or resource.prevent_locking():
             return None
         return SUPPORTED_LOCK
 
-    def http_date(self, seconds: float | None) -> str | None:
+    def date(self, name: str, seconds: float | None) -> str | None:
+        """The date property ``name`` for ``seconds``, in its format; formatted once per distinct second."""
         if seconds is None:
             return None
-        key = math.floor(seconds)
+        key = (name, math.floor(seconds))
         if key not in self.dates:
-            self.dates[key] = util.get_rfc1123_time(key)
-        return xml.element("{DAV:}getlastmodified", self.dates[key])
-
-    def creation_date(self, seconds: float | None) -> str | None:
-        if seconds is None:
-            return None
-        key = math.floor(seconds)
-        if key not in self.created:
-            self.created[key] = util.get_rfc3339_time(key)
-        return xml.element("{DAV:}creationdate", self.created[key])
+            self.dates[key] = xml.element(name, DATE_FORMATS[name](key[1]))
+        return self.dates[key]
 
 
 def active_lock(lock: dict, root_href: str) -> str:
@@ -176,12 +173,16 @@ def quota(index: int) -> Live:
 # The live properties of allprop, in WsgiDAV's order; each None where the resource has none.
 LIVE: dict[str, Live] = {
     "{DAV:}resourcetype": lambda _listing, resource, _url: COLLECTION if resource.is_collection else NOT_COLLECTION,
-    "{DAV:}creationdate": lambda listing, resource, _url: listing.creation_date(resource.get_creation_date()),
+    "{DAV:}creationdate": lambda listing, resource, _url: listing.date(
+        "{DAV:}creationdate", resource.get_creation_date()
+    ),
     "{DAV:}getcontentlength": text_of("{DAV:}getcontentlength", lambda resource: resource.get_content_length()),
     "{DAV:}getcontenttype": text_of("{DAV:}getcontenttype", lambda resource: resource.get_content_type()),
     "{DAV:}quota-used-bytes": quota(0),
     "{DAV:}quota-available-bytes": quota(1),
-    "{DAV:}getlastmodified": lambda listing, resource, _url: listing.http_date(resource.get_last_modified()),
+    "{DAV:}getlastmodified": lambda listing, resource, _url: listing.date(
+        "{DAV:}getlastmodified", resource.get_last_modified()
+    ),
     "{DAV:}displayname": text_of("{DAV:}displayname", lambda resource: resource.get_display_name()),
     "{DAV:}getetag": text_of("{DAV:}getetag", lambda resource: resource.get_etag()),
     "{DAV:}lockdiscovery": Listing.lockdiscovery,

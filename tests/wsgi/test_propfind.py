@@ -48,8 +48,11 @@ def client(make_app, mount_root) -> Client:
         (root / name).write_bytes(b"x" * len(name))
     os.utime(root / "a.txt", (1_600_000_000, 1_600_000_000))
     client = Client(make_app())
-    for path, value in (("/data/a.txt", "red"), ("/data/sub/", "<x:nested>blue &amp; green</x:nested>"),
-                        ("/data/sub/c.json", "deep")):
+    for path, value in (
+        ("/data/a.txt", "red"),
+        ("/data/sub/", "<x:nested>blue &amp; green</x:nested>"),
+        ("/data/sub/c.json", "deep"),
+    ):
         assert client.request("PROPPATCH", path, proppatch("colour", value)).status == 207
     assert client.request("PROPPATCH", "/data/b.tiff", proppatch("size", "large")).status == 207
     assert client.request("LOCK", "/data/a.txt", LOCK, {"Timeout": "Second-3600"}).status == 200
@@ -120,7 +123,9 @@ def test_a_recorded_modification_time_is_read_from_the_listing(client: Client, m
 
 
 def test_propname_lists_names_without_values(client: Client) -> None:
-    answer = client.request("PROPFIND", "/data/", b'<d:propfind xmlns:d="DAV:"><d:propname/></d:propfind>', {"Depth": "1"})
+    answer = client.request(
+        "PROPFIND", "/data/", b'<d:propfind xmlns:d="DAV:"><d:propname/></d:propfind>', {"Depth": "1"}
+    )
     found = parsed(answer.body)
     assert found["/data/a.txt"]["{urn:x}colour"] == ("HTTP/1.1 200 OK", "<{urn:x}colour></{urn:x}colour>")
     assert {"{DAV:}getetag", "{DAV:}lockdiscovery", "{http://owncloud.org/ns}permissions"} <= set(found["/data/a.txt"])
