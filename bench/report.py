@@ -82,8 +82,10 @@ def targets(phases: dict[str, Any]) -> list[Target]:
     if rss is None:
         found.append(Target("P6", what, "not measured", f"≤ {RSS_LIMIT_MIB} MiB", None))
     else:
-        text = f"{rss:.0f} MiB ({where})" + ("" if pss is None else f"; PSS {pss:.0f} MiB")
-        found.append(Target("P6", what, text, f"≤ {RSS_LIMIT_MIB} MiB", rss <= RSS_LIMIT_MIB, rss))
+        found.append(Target("P6", what, f"{rss:.0f} MiB ({where})", f"≤ {RSS_LIMIT_MIB} MiB", rss <= RSS_LIMIT_MIB, rss))
+    if pss is not None:  # the forked workers share their parent's pages; RSS counts each once per process
+        what = "peak PSS (shared pages counted once), all davgate processes, any phase"
+        found.append(Target("P6 PSS", what, f"{pss:.0f} MiB", f"≤ {RSS_LIMIT_MIB} MiB", pss <= RSS_LIMIT_MIB, pss))
     found += [
         both("P7", "s3 mount vs boto3 (get_object().read() / upload_fileobj)", [
             ("GET", ratio(phases, "s3_get", "davgate", "boto3")), ("PUT", ratio(phases, "s3_put", "davgate", "boto3"))], 0.8),
