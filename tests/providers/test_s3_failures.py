@@ -18,6 +18,7 @@ from davgate.config.loader import parse_config
 from davgate.config.schema import S3Mount as S3Options
 from davgate.providers.s3 import S3Mount
 from davgate.providers.s3.client import translated
+from davgate.providers.s3.stale import abort_stale_uploads
 from tests.providers.contract import CONTENT, put, read
 from tests.rgw import Rgw
 
@@ -201,3 +202,23 @@ def test_yaml_mount_section_parses_with_defaults() -> None:
     assert isinstance(options, S3Options)
     assert (options.part_size, options.create_bucket, options.page_size) == (16 * 1024 * 1024, False, 1000)
     S3Mount("/ceph", options)  # accepted as it is
+
+
+def test_start_aborts_abandoned_multipart_uploads_but_not_live_ones(rgw: Rgw) -> None:
+    mount = S3Mount("/s3", rgw.options())
+    client, bucket = rgw.client(), mount.bucket
+    try:
+        mine = client.create_multipart_upload(Bucket=bucket, Key=mount.root + "dead.bin")["UploadId"]
+        elsewhere = client.create_multipart_upload(Bucket=bucket, Key="other-prefix/dead.bin")["UploadId"]
+        mount.start()  # begun a moment ago: a live upload of another process, kept
+        assert uploads(client, bucket, mount.root) == [mine]
+        assert abort_stale_uploads(client, bucket, mount.root, older_than=0) == 1  # as if a day had passed
+        assert uploads(client, bucket, mount.root) == []
+        assert uploads(client, bucket, "other-prefix/") == [elsewhere]  # another mount's prefix is not touched
+    finally:
+        client.abort_multipart_upload(Bucket=bucket, Key="other-prefix/dead.bin", UploadId=elsewhere)
+        mount.close()
+
+
+def uploads(client: Any, bucket: str, prefix: str) -> list[str]:
+    return [u["UploadId"] for u in client.list_multipart_uploads(Bucket=bucket, Prefix=prefix).get("Uploads", [])]

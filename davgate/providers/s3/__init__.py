@@ -10,6 +10,7 @@ multipart uploads (:mod:`.upload`), copies and moves server-side
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
@@ -28,8 +29,10 @@ from davgate.providers.s3.listing import (
     pages,
     summary,
 )
+from davgate.providers.s3.stale import abort_stale_uploads
 from davgate.providers.s3.upload import S3Upload
 
+log = logging.getLogger("davgate.providers.s3")
 DELETE_BATCH = 1000  # S3's limit for delete_objects
 
 
@@ -234,8 +237,12 @@ class S3Mount(Mount):
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Check the bucket, creating it if configured (see :func:`.bucket.check_bucket`)."""
+        """Check the bucket (creating it if configured), then abort uploads abandoned by dead processes."""
         check_bucket(self.client, self.path, self.options)
+        try:
+            abort_stale_uploads(self.client, self.bucket, self.root)
+        except errors.StorageError as error:  # not allowed to list or abort uploads, or down: serve anyway
+            log.warning("%s: cannot look for abandoned multipart uploads: %s", self.path, error)
 
     def close(self) -> None:
         if self._client is not None:
