@@ -70,11 +70,12 @@ def read_body(environ: dict) -> bytes:
 
 def multistatus(target: Resource, query: body.Query, *, with_members: bool) -> Iterable[bytes]:
     """The answer in blocks: ``target`` first, then (``with_members``) each member."""
-    listing = Listing(target, with_members=with_members)
     resources = [target, *target.get_member_list()] if with_members else [target]
+    urls = [resource.get_ref_url() for resource in resources]
+    listing = Listing(target, urls, with_members=with_members)
     pending, size = [xml.HEAD], len(xml.HEAD)
-    for resource in resources:
-        part = response(listing, resource, query).encode()
+    for resource, url in zip(resources, urls):
+        part = response(listing, resource, url, query).encode()
         pending.append(part)
         size += len(part)
         if size >= BLOCK:
@@ -84,9 +85,8 @@ def multistatus(target: Resource, query: body.Query, *, with_members: bool) -> I
     yield b"".join(pending)
 
 
-def response(listing: Listing, resource: Resource, query: body.Query) -> str:
-    """The ``<response>`` for one resource."""
-    url = resource.get_ref_url()
+def response(listing: Listing, resource: Resource, url: str, query: body.Query) -> str:
+    """The ``<response>`` for one resource, whose ref URL is ``url``."""
     dead = listing.dead(resource, url)
     listing.prepare(resource, dead)
     where = href(resource, url)

@@ -1,9 +1,9 @@
 """The properties of the resources of one PROPFIND answer, with what they share fetched once.
 
 A :class:`Listing` is made per request for a mounted resource and, with
-``Depth: 1``, its members. It reads the dead properties and the locks of
-all of them in one query each (WsgiDAV asks the state store twice per
-member), asks the mount for its free space once, and formats dates once
+``Depth: 1``, its members. It reads the dead properties of exactly those
+(a few batched queries) and the locks at and below the target (one query)
+where WsgiDAV asks the state store twice per member; it asks the mount for its free space once, and formats dates once
 per distinct second. The values themselves come from the resources'
 getters, as WsgiDAV's own ``get_property_value`` takes them, so a property
 reads the same on either path.
@@ -40,30 +40,25 @@ SUPPORTED_LOCK = (
 
 
 class Listing:
-    """Property values for ``target`` and, if ``with_members``, the members listed with it."""
+    """Property values for ``target`` and its members listed with it; ``urls``: the ref URLs of all, target first."""
 
-    def __init__(self, target: Resource, *, with_members: bool) -> None:
-        self.target = target
+    def __init__(self, target: Resource, urls: list[str], *, with_members: bool) -> None:
         provider = target.provider
         self.properties = provider.prop_manager
         self.locks_by_root: dict[str, list[dict]] | None = None
         self.dead_by_url: dict[str, Dead] | None = None
         self.spaces: dict[int, tuple[int, int] | None] = {}
         self.dates: dict[tuple[str, int], str] = {}
-        self.prefetch(provider, with_members=with_members)
-
-    def prefetch(self, provider, *, with_members: bool) -> None:
-        url = self.target.get_ref_url()
         if provider.lock_manager is not None:
             locks = provider.lock_manager.storage.get_lock_list(
-                normalize_lock_root(url), include_root=True, include_children=with_members, token_only=False
+                normalize_lock_root(urls[0]), include_root=True, include_children=with_members, token_only=False
             )
             self.locks_by_root = {}
             for lock in locks:
                 self.locks_by_root.setdefault(lock["root"], []).append(lock)
-        within = getattr(self.properties, "properties_within", None)
-        if with_members and within is not None:
-            self.dead_by_url = within(url)
+        properties_of = getattr(self.properties, "properties_of", None)  # davgate's manager, not WsgiDAV's own
+        if properties_of is not None:
+            self.dead_by_url = properties_of(urls)
 
     # --- what a resource has ---------------------------------------------------------
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
@@ -205,8 +205,8 @@ class StateStore(ApiRecords, ABC):
         """The value of one dead property, or ``None``."""
 
     @abstractmethod
-    def properties_within(self, url: str) -> dict[str, dict[str, PropertyValue]]:
-        """Every dead property of ``url`` and of everything below it, by URL then name, in one read.
+    def properties_of(self, urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
+        """The dead properties of each of ``urls`` that has any, by URL then name, in few reads.
 
         What a PROPFIND of a collection needs at once instead of one query per member.
         """

@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,6 +78,7 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
 
 CACHE_COLUMNS = "key, template, definition, params, size, digest, created, hits, last_use"
 CACHE_BYTES = "dispel_cache_bytes"  # the running total of dispel_cache.size
+IN_BATCH = 500  # URLs per IN (...) query: well below SQLite's limit of bound parameters
 LOCK_COLUMNS = "token, root, type, scope, depth, owner, principal, timeout, expire"
 LIVE = "(expire < 0 OR expire >= ?)"
 
@@ -276,12 +277,13 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
         row = self._db().execute(sql, (url, name)).fetchone()
         return row[0] if row else None
 
-    def properties_within(self, url: str) -> dict[str, dict[str, PropertyValue]]:
-        base = url.rstrip("/")
-        sql = "SELECT url, name, value FROM properties WHERE url = ? OR (url >= ? AND url < ?)"
+    def properties_of(self, urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
         found: dict[str, dict[str, PropertyValue]] = {}
-        for row_url, name, value in self._db().execute(sql, (base, *_subtree(base))):
-            found.setdefault(row_url, {})[name] = value
+        for start in range(0, len(urls), IN_BATCH):
+            batch = urls[start : start + IN_BATCH]
+            sql = f"SELECT url, name, value FROM properties WHERE url IN ({', '.join('?' * len(batch))})"
+            for url, name, value in self._db().execute(sql, batch):
+                found.setdefault(url, {})[name] = value
         return found
 
     def set_property(self, url: str, name: str, value: PropertyValue) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from wsgidav import util
@@ -153,9 +154,9 @@ class StorePropertyManager:
     ) -> PropertyValue | None:
         return self.store.get_property(norm_url, name)
 
-    def properties_within(self, norm_url: str) -> dict[str, dict[str, PropertyValue]]:
-        """Not in WsgiDAV's interface: the dead properties of a collection and everything below, at once."""
-        return self.store.properties_within(norm_url)
+    def properties_of(self, norm_urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
+        """Not in WsgiDAV's interface: the dead properties of many resources at once."""
+        return self.store.properties_of(norm_urls)
 
     def write_property(
         self,

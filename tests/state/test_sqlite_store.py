@@ -327,18 +327,20 @@ class StateStoreContract:
         props.remove_properties("/a/")
         assert props.get_properties("/a/") == [] and props.get_properties("/a/b") == ["{x:}p"]
 
-    def test_properties_within_a_collection_in_one_read(self, props: StorePropertyManager) -> None:
-        for url in ("/col/", "/col/b", "/col/sub/", "/col/sub/c", "/colour", "/co"):
+    def test_properties_of_many_urls_at_once(self, props: StorePropertyManager) -> None:
+        for url in ("/col/", "/col/b", "/col/sub/", "/col/sub/c", "/colour"):
             props.write_property(url, "{x:}p", url.encode())
         props.write_property("/col/b", "{x:}q", "<q xmlns='x:'>text</q>")
-        assert props.properties_within("/col/") == {
+        assert props.properties_of(["/col/", "/col/b", "/col/none", "/col/sub/"]) == {
             "/col/": {"{x:}p": b"/col/"},
             "/col/b": {"{x:}p": b"/col/b", "{x:}q": "<q xmlns='x:'>text</q>"},
             "/col/sub/": {"{x:}p": b"/col/sub/"},
-            "/col/sub/c": {"{x:}p": b"/col/sub/c"},
         }
-        assert props.properties_within("/col/b") == {"/col/b": {"{x:}p": b"/col/b", "{x:}q": "<q xmlns='x:'>text</q>"}}
-        assert props.properties_within("/empty/") == {}
+        many = [f"/many/{i}" for i in range(1234)]  # more than one batch
+        for url in many[::100]:
+            props.write_property(url, "{x:}p", b"1")
+        assert sorted(props.properties_of(many)) == sorted(many[::100])
+        assert props.properties_of([]) == {}
 
     def test_copy_properties(self, props: StorePropertyManager) -> None:
         props.write_property("/src", "{x:}p", b"1")

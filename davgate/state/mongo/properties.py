@@ -10,12 +10,14 @@ move writes the new urls before it deletes the old ones, so that a reader
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
 from davgate.state import PropertyValue
 from davgate.state.mongo.connection import Document, MongoConnection, upsert
-from davgate.state.sqlite import _moved_url, _subtree
+from davgate.state.sqlite import IN_BATCH, _moved_url, _subtree
 
 DUPLICATE_KEY = 11000
 
@@ -32,10 +34,12 @@ class PropertiesMixin(MongoConnection):
         found = self._properties().find_one({"url": url, "name": name}, {"value": 1})
         return found["value"] if found else None
 
-    def properties_within(self, url: str) -> dict[str, dict[str, PropertyValue]]:
+    def properties_of(self, urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
         found: dict[str, dict[str, PropertyValue]] = {}
-        for document in self._properties().find(_scope(url, True), {"_id": 0, "url": 1, "name": 1, "value": 1}):
-            found.setdefault(document["url"], {})[document["name"]] = document["value"]
+        for start in range(0, len(urls), IN_BATCH):
+            query = {"url": {"$in": list(urls[start : start + IN_BATCH])}}
+            for document in self._properties().find(query, {"_id": 0, "url": 1, "name": 1, "value": 1}):
+                found.setdefault(document["url"], {})[document["name"]] = document["value"]
         return found
 
     def set_property(self, url: str, name: str, value: PropertyValue) -> None:
