@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -115,6 +116,40 @@ def test_a_failed_part_fails_the_upload_and_abort_cleans_up(mount: S3Mount, raw)
     upload.abort()
     assert uploads_of(raw, mount) == []
     assert read(mount, "big.bin") == b"old"
+
+
+def test_memory_stays_at_concurrency_plus_one_parts(rgw: Rgw) -> None:
+    """A body many parts long never holds more than the parts in flight plus the one being filled."""
+    mount = rgw.mount(part_size=5 * MiB, upload_concurrency=2)
+    body = DATA[: 5 * MiB] * 8  # 40 MiB: 8 parts
+    try:
+        tracemalloc.start()
+        try:
+            put(mount, "big.bin", body, chunk=MiB)
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < (2 + 1) * 5 * MiB + 4 * MiB, f"{peak / MiB:.1f} MiB traced at the peak"
+        assert hashlib.sha256(read(mount, "big.bin")).digest() == hashlib.sha256(body).digest()
+    finally:
+        mount.delete_below(mount.root, "")
+        mount.close()
+
+
+def test_parts_go_out_as_buffers_without_expect_continue(mount: S3Mount) -> None:
+    """bytearray bodies: botocore neither wraps them in a BytesIO nor waits for a 100 Continue."""
+    seen: list[tuple[str, object]] = []
+
+    def record(request, **kwargs) -> None:
+        seen.append((request.headers.get("Expect", ""), type(request.body)))
+
+    mount.client.meta.events.register("before-send.s3.UploadPart", record)
+    try:
+        put(mount, "big.bin", DATA, chunk=MiB)
+    finally:
+        mount.client.meta.events.unregister("before-send.s3.UploadPart", record)
+    assert seen == [("", bytearray)] * 3
+    assert read(mount, "big.bin") == DATA
 
 
 def test_parts_grow_so_a_stream_can_reach_5_tib() -> None:

@@ -42,18 +42,27 @@ class S3Upload(Upload):
     with a single ``put_object`` at commit. A larger one starts a multipart
     upload when its first part is full; full parts go out on background
     threads while the client keeps sending, at most ``concurrency`` at a
-    time (so memory stays at most ``concurrency + 1`` parts). Commit sends
-    the last part and completes the upload; abort aborts it, so no parts
-    are left behind. The ETag is not taken from the completion (Ceph 16
-    sends an empty one): readers stat the object.
+    time, so memory stays at ``concurrency + 1`` parts whatever the size of
+    the body. Commit sends the last part and completes the upload; abort
+    (or a failed part) aborts it, so no parts are left behind. The ETag is
+    not taken from the completion (Ceph 16 sends an empty one): readers
+    stat the object.
+
+    Part bodies are ``bytearray``s, filled in place and reused once sent:
+    botocore sends them with one ``sendall`` and hashes them (for the
+    signature) in one pass, where ``bytes`` would be wrapped in a BytesIO,
+    copied again in 1 MiB and 128 KiB reads, and sent after an ``Expect:
+    100-continue`` round trip.
     """
 
     def __init__(self, client: Any, bucket: str, key: str, rel: str, part_size: int, concurrency: int) -> None:
         self.client, self.bucket, self.key, self.rel = client, bucket, key, rel
         self.part_size = part_size
         self.concurrency = concurrency
-        self.chunks: list[bytes] = []  # the part being filled, as written (joined once, when full)
-        self.buffered = 0
+        self.first: list[bytes] = []  # the first part, as written: a small file never takes a whole part
+        self.buffer: bytearray | None = None  # a later part, filled in place
+        self.buffered = 0  # bytes of the part being filled
+        self.spare: list[bytearray] = []  # buffers of parts already sent
         self.upload_id: str | None = None
         self.parts: list[Future[dict[str, Any]]] = []
         self.slots = threading.Semaphore(concurrency)
@@ -61,23 +70,51 @@ class S3Upload(Upload):
         self.failure: BaseException | None = None  # of the first part that failed
         self.finished = False
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Any) -> int:
         self.check_open()
-        data = data if isinstance(data, bytes) else bytes(data)
-        start = 0
-        while start < len(data):
-            room = part_size_for(len(self.parts) + 1, self.part_size) - self.buffered
-            piece = data if start == 0 and len(data) <= room else data[start : start + room]
-            self.chunks.append(piece)
-            self.buffered += len(piece)
-            start += len(piece)
-            if len(piece) == room:
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        while view:
+            room = self.next_part_size() - self.buffered
+            piece, view = view[:room], view[room:]
+            self.keep(data if piece.nbytes == size and isinstance(data, bytes) else piece)
+            if self.buffered == self.next_part_size():
                 self.send_part()
-        return len(data)
+        return size
 
-    def take_buffer(self) -> bytes:
-        body = b"".join(self.chunks)
-        self.chunks, self.buffered = [], 0
+    def next_part_size(self) -> int:
+        return part_size_for(len(self.parts) + 1, self.part_size)
+
+    def keep(self, piece: Any) -> None:
+        """Add ``piece`` to the part being filled."""
+        size = len(piece) if isinstance(piece, bytes) else piece.nbytes
+        if not self.parts:
+            self.first.append(piece if isinstance(piece, bytes) else bytes(piece))
+        else:
+            if self.buffer is None:
+                self.buffer = self.new_buffer()
+            self.buffer[self.buffered : self.buffered + size] = piece
+        self.buffered += size
+
+    def new_buffer(self) -> bytearray:
+        size = self.next_part_size()
+        while self.spare:
+            buffer = self.spare.pop()
+            if len(buffer) == size:
+                return buffer
+        return bytearray(size)
+
+    def take_part(self) -> bytearray:
+        """The part filled so far, as one buffer; the next part starts empty."""
+        if not self.parts:
+            body = bytearray().join(self.first)
+            self.first = []
+        else:
+            assert self.buffer is not None
+            body, self.buffer = self.buffer, None
+            if self.buffered < len(body):
+                del body[self.buffered :]  # the last part: shorter, and never reused
+        self.buffered = 0
         return body
 
     def check_open(self) -> None:
@@ -95,14 +132,14 @@ class S3Upload(Upload):
         self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="davgate-s3-part")
 
     def send_part(self) -> None:
-        """Hand the buffer to a sender thread; wait first while ``concurrency`` parts are in flight."""
+        """Hand the part to a sender thread; wait first while ``concurrency`` parts are in flight."""
         if self.upload_id is None:
             self.start_multipart()
         assert self.pool is not None
         number = len(self.parts) + 1
         if number > MAX_PARTS:
             raise errors.NoSpace(self.rel, "file too large for one S3 object")
-        body = self.take_buffer()
+        body = self.take_part()
         self.slots.acquire()
         try:
             self.check_open()
@@ -118,19 +155,22 @@ class S3Upload(Upload):
             self.failure = part.exception()
         self.slots.release()
 
-    def upload_part(self, number: int, body: bytes) -> dict[str, Any]:
+    def upload_part(self, number: int, body: bytearray) -> dict[str, Any]:
         with translated(self.rel):
             sent = self.client.upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
             )
+        if not self.finished:
+            self.spare.append(body)
         return {"PartNumber": number, "ETag": sent["ETag"]}
 
     def commit(self) -> None:
         self.check_open()
         if self.upload_id is None:
+            body = self.take_part()
             with translated(self.rel):
                 self.client.put_object(
-                    Bucket=self.bucket, Key=self.key, Body=self.take_buffer(), ContentType=content_type(self.key)
+                    Bucket=self.bucket, Key=self.key, Body=body or b"", ContentType=content_type(self.key)
                 )
         else:
             if self.buffered:
@@ -155,8 +195,9 @@ class S3Upload(Upload):
             log.warning("could not abort the multipart upload of %s (%s): %s", self.key, self.upload_id, error)
 
     def finish(self) -> None:
-        """No more writes; wait for (or cancel) the parts in flight, free the buffer."""
+        """No more writes; wait for (or cancel) the parts in flight, free the buffers."""
         self.finished = True
-        self.chunks, self.buffered = [], 0
+        self.first, self.buffer, self.buffered = [], None, 0
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        self.spare = []
