@@ -23,6 +23,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
+from davgate import sockfile
 from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
 from davgate.hardening import check_transport
@@ -64,6 +65,8 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
 
 class PreboundServer(wsgi.Server):
     """A cheroot server that serves a socket bound by the parent process."""
+
+    ConnectionClass = sockfile.Connection  # cheroot's connection, minus its pure-Python socket copies
 
     def __init__(self, sock: socket.socket, app, config: Config) -> None:
         super().__init__(
