@@ -124,8 +124,13 @@ def url_of(sock: socket.socket, tls: bool = False) -> str:
 def prepare(config: Config) -> None:
     """Work done once, before any worker starts: recover mounts, create the state store."""
     startup.prepare(config)  # TLS files, status lines, the metrics folder
-    for mount in build_mounts(config).values():
-        mount.start()
+    mounts = build_mounts(config)
+    try:
+        for mount in mounts.values():
+            mount.start()
+    finally:  # the workers open their own: no connection of this process outlives it into them
+        for mount in mounts.values():
+            mount.close()
     open_state(config).close()
 
 
