@@ -32,7 +32,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVProvider
 
-from davgate import propfind
+from davgate import lock_checks, propfind, request_cache
 from davgate.digest import Digests
 from davgate.providers import Entry, Mount, liveprops
 from davgate.providers.resources import FileResource, FolderResource, translate
@@ -133,6 +133,10 @@ class Namespace(DAVProvider):
         self.next_check = self.last_miss = 0.0
         self.refreshing = threading.Lock()
 
+    def set_lock_manager(self, lock_manager) -> None:
+        """WsgiDAV's lock manager, with a write check of one query while nothing is locked."""
+        super().set_lock_manager(lock_checks.quick(lock_manager))
+
     @property
     def mounts(self) -> MountTable:
         """Every mount by its path's segments, live ones included (at most ``interval`` old)."""
@@ -212,6 +216,10 @@ class Namespace(DAVProvider):
         own_resources = getattr(mount, "get_resource_inst", None)
         if own_resources is not None:  # extension point: a virtual mount (dispel) makes its own
             return own_resources(path, environ, rel)
+        return request_cache.lookup(environ, path, lambda: self.mounted(path, environ, mount, rel))
+
+    def mounted(self, path: str, environ: dict, mount: Mount, rel: str):
+        """The resource at ``rel`` of ``mount`` from one ``stat``, or None (get_resource_inst keeps it)."""
         with translate():
             entry = mount.stat(rel)
         if entry is None:

@@ -18,7 +18,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davgate import errors
+from davgate import errors, request_cache
 from davgate.digest import Verifier
 from davgate.providers import Entry, Mount, Upload, liveprops
 
@@ -103,7 +103,7 @@ class MountedResource:
         if not supports(self.mount, "set_modified"):
             return False
         if not dry_run:
-            with translate():
+            with translate(), request_cache.changing(self.environ):  # later lookups see the change
                 self.mount.set_modified(self.rel, time_stamp)
         return True
 
@@ -134,7 +134,7 @@ class MountedResource:
             raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be moved")
         _mount, dest_rel = self.provider.locate(dest_path)
         self.remove_all_locks(recursive=True)
-        with translate():
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
             self.mount.move(self.rel, dest_rel)
         self.follow_properties(dest_path, is_move=True, with_children=True)
         return []
@@ -179,7 +179,7 @@ class FileResource(MountedResource, DAVNonCollection):
             check_complete(upload.size, self.environ)
             if upload.verifier is not None:
                 upload.verifier.check()
-            with translate():
+            with translate(), request_cache.changing(self.environ):  # later lookups see the change
                 upload.commit()
         except BaseException:
             upload.abort()
@@ -201,7 +201,7 @@ class FileResource(MountedResource, DAVNonCollection):
 
     def delete(self) -> None:
         self.check_writable()
-        with translate():
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
             self.mount.remove_file(self.rel)
         self.forget()
 
@@ -209,7 +209,7 @@ class FileResource(MountedResource, DAVNonCollection):
         mount, dest_rel = self.provider.locate_or_fail(dest_path)
         if mount.readonly:
             raise DAVError(HTTP_FORBIDDEN, context_info=f"{mount.path} is read-only")
-        with translate():
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
             if not (mount is self.mount and supports(mount, "copy_file")):
                 self.stream_to(mount, dest_rel)
             else:
@@ -315,7 +315,7 @@ class FolderResource(MountedResource, DAVCollection):
 
     def create_collection(self, name: str) -> None:
         self.check_writable()
-        with translate():
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
             self.mount.make_folder(self.member_rel(name))
 
     def support_recursive_delete(self) -> bool:
@@ -325,7 +325,7 @@ class FolderResource(MountedResource, DAVCollection):
         self.check_writable()
         if self.rel == "":
             raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be removed")
-        with translate():
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
             self.mount.remove_folder(self.rel)
         self.forget()
 
@@ -333,7 +333,7 @@ class FolderResource(MountedResource, DAVCollection):
         mount, dest_rel = self.provider.locate_or_fail(dest_path)
         if mount.readonly:
             raise DAVError(HTTP_FORBIDDEN, context_info=f"{mount.path} is read-only")
-        with translate():
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
             if mount.stat(dest_rel) is None:
                 mount.make_folder(dest_rel)
         self.follow_properties(dest_path, is_move=False, with_children=False)
