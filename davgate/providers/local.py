@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ from davgate.providers import Entry, Mount, Upload
 TEMP_PREFIX = ".davgate-upload-"
 HOST = socket.gethostname().replace("~", "_")
 FOREIGN_UPLOAD_TTL = 24 * 3600
+ODD_SEGMENTS = frozenset({"", ".", ".."})  # segments only realpath may judge
 
 ERRNO_ERRORS: dict[int, type[errors.StorageError]] = {
     errno.ENOENT: errors.NotFound,
@@ -52,6 +54,36 @@ def contain(root: str, rel: str) -> str:
     ``root`` must already be a real path. Symlinks are resolved first, so a
     link that points out of the mount is refused like ``..`` is.
     """
+    return contained(root, rel)[0]
+
+
+def contained(root: str, rel: str) -> tuple[str, os.stat_result | None]:
+    """``contain(root, rel)``, and the path's own ``lstat`` when it exists and is no symlink.
+
+    The fast way: ``lstat`` each component below ``root``; if none is a
+    symlink, the path is already real (``root`` is resolved once, when the
+    mount is made). A missing component ends the walk, since nothing below it
+    can be a link. Any symlink, or a segment such as ``..``, takes the full
+    ``realpath`` and ``commonpath`` check.
+    """
+    if not rel:
+        return root, None
+    segments = rel.split("/")
+    if any(segment in ODD_SEGMENTS for segment in segments):
+        return resolved(root, rel), None
+    path = root.rstrip("/")
+    for segment in segments:
+        path = f"{path}/{segment}"
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return f"{root.rstrip('/')}/{rel}", None
+        if st.st_mode & 0o170000 == 0o120000:  # a symlink: resolve it all, then check
+            return resolved(root, rel), None
+    return path, st
+
+
+def resolved(root: str, rel: str) -> str:
     full = os.path.realpath(os.path.join(root, rel))
     if os.path.commonpath([root, full]) != root:
         raise errors.OutsideMount(rel)
@@ -74,6 +106,24 @@ def entry_from_stat(name: str, st: os.stat_result) -> Entry:
     )
 
 
+class UniqueSuffixes:
+    """Temporary file names unique in this process and beyond: a random prefix per process, then a counter."""
+
+    def __init__(self) -> None:
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)
+
+    def restart(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self.counter = itertools.count()  # next() is atomic under the GIL
+
+    def __call__(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+unique_suffix = UniqueSuffixes()
+
+
 class LocalUpload(Upload):
     """Writes to a temporary file beside the target; ``os.replace`` commits."""
 
@@ -82,7 +132,7 @@ class LocalUpload(Upload):
         self.fsync = fsync
         self.rel = rel
         folder = os.path.dirname(target)
-        self.temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}@{HOST}~{uuid.uuid4().hex}")
+        self.temp = os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}@{HOST}~{unique_suffix()}")
         with translated(rel):
             fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         self.file = os.fdopen(fd, "wb", buffering=0)
@@ -135,14 +185,16 @@ class LocalMount(Mount):
         return full
 
     def stat(self, rel: str) -> Entry | None:
-        full = self.resolve(rel)
-        try:
-            st = os.stat(full)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as error:
-            with translated(rel):
-                raise error
+        check_name(rel)
+        full, st = contained(self.root, rel)
+        if st is None:  # missing, a symlink (followed here), or the root
+            try:
+                st = os.stat(full)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            except OSError as error:
+                with translated(rel):
+                    raise error
         return entry_from_stat(rel.rsplit("/", 1)[-1], st)
 
     def list(self, rel: str) -> list[Entry]:

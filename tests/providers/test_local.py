@@ -16,7 +16,15 @@ import pytest
 from davgate import errors
 from davgate.config.schema import LocalMount as LocalOptions
 from davgate.providers import Mount
-from davgate.providers.local import FOREIGN_UPLOAD_TTL, HOST, TEMP_PREFIX, LocalMount, contain
+from davgate.providers.local import (
+    FOREIGN_UPLOAD_TTL,
+    HOST,
+    TEMP_PREFIX,
+    LocalMount,
+    contain,
+    contained,
+    unique_suffix,
+)
 from tests.providers.contract import CONTENT, MountContract, members, put, read
 
 
@@ -95,6 +103,56 @@ def test_contain_refuses_links_out(root: Path, outside: Path) -> None:
     for rel in ("link-file", "link-folder", "link-folder/secret.txt", "link-folder/new"):
         with pytest.raises(errors.OutsideMount):
             contain(str(root), rel)
+
+
+def test_contain_refuses_links_out_deep_in_the_path(root: Path, outside: Path) -> None:
+    (root / "a" / "b").mkdir(parents=True)
+    (root / "a" / "b" / "out").symlink_to(outside)
+    (root / "a" / "b" / "secret").symlink_to(outside / "secret.txt")
+    for rel in ("a/b/out", "a/b/out/secret.txt", "a/b/out/folder/deep.txt", "a/b/out/new", "a/b/secret"):
+        with pytest.raises(errors.OutsideMount):
+            contain(str(root), rel)
+
+
+def test_contained_gives_the_lstat_of_a_plain_path(root: Path) -> None:
+    (root / "a").mkdir()
+    (root / "a" / "f.txt").write_bytes(b"12345")
+    full, st = contained(str(root), "a/f.txt")
+    assert full == str(root / "a" / "f.txt") and st is not None and st.st_size == 5
+
+
+@pytest.mark.parametrize("rel", ["missing.txt", "missing/below/f.txt", "f.txt/below"])
+def test_contained_of_a_missing_path_is_the_plain_path_without_stat(root: Path, rel: str) -> None:
+    (root / "f.txt").write_bytes(b"file")
+    assert contained(str(root), rel) == (os.path.join(root, rel), None)
+
+
+def test_contained_of_a_link_inside_is_its_target_without_stat(root: Path) -> None:
+    (root / "real").mkdir()
+    (root / "alias").symlink_to("real")
+    assert contained(str(root), "alias/x.txt") == (str(root / "real" / "x.txt"), None)
+
+
+def test_a_folder_swapped_for_a_link_out_is_refused_at_once(local: LocalMount, root: Path, outside: Path) -> None:
+    (root / "folder").mkdir()
+    (root / "folder" / "secret.txt").write_bytes(b"inside")
+    assert local.stat("folder/secret.txt") is not None
+    (root / "folder" / "secret.txt").unlink()
+    (root / "folder").rmdir()
+    (root / "folder").symlink_to(outside)
+    for operation in ("stat", "open_read", "open_upload"):
+        with pytest.raises(errors.OutsideMount):
+            OPERATIONS[operation](local, "folder/secret.txt")
+
+
+def test_stat_of_a_missing_path_below_a_file_is_none(local: LocalMount, root: Path) -> None:
+    (root / "f.txt").write_bytes(b"file")
+    assert local.stat("f.txt/below") is None
+    assert local.stat("nowhere/below") is None
+
+
+def test_temp_names_do_not_repeat() -> None:
+    assert len({unique_suffix() for _ in range(1000)}) == 1000
 
 
 def escapes(outside: Path) -> list[str]:
