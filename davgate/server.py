@@ -23,7 +23,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from davgate import sockfile
+from davgate import sockfile, thread_pool
 from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
 from davgate.hardening import check_transport
@@ -80,6 +80,7 @@ class PreboundServer(wsgi.Server):
         self.prebound = sock
         self.max_request_header_size = config.server.max_header_bytes
         self.ssl_adapter = startup.ssl_adapter(config.server)  # None: plain HTTP
+        self.requests = thread_pool.growing_pool(self, config.server.threads)  # few threads for a steady load, all for bursts
 
     def bind(self, family, type, proto=0):  # noqa: A002 - cheroot's signature
         self.socket = self.prebound
