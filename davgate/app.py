@@ -153,7 +153,7 @@ def wsgidav_config(
         "suppress_version_info": True,
         "add_header_MS_Author_Via": True,
         "logging": {"enable": False},
-        "verbose": 3,
+        "verbose": 2,  # at 3 WsgiDAV formats a log line per request, logged or not (AccessLog logs them)
     }
 
 

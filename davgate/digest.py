@@ -252,8 +252,9 @@ class DigestMiddleware(BaseMiddleware):
         self.digests: Digests | None = config.get("davgate.digests")
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if self.digests is not None and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
-            wanted = parse_want_digest(environ.get("HTTP_WANT_DIGEST", ""))
+        header = environ.get("HTTP_WANT_DIGEST")
+        if header and self.digests is not None and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
+            wanted = parse_want_digest(header)
             if wanted:
                 return self.next_app(environ, self.answering(environ, wanted, start_response))
         return self.next_app(environ, start_response)

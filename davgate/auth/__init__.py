@@ -76,7 +76,8 @@ class PasswordBackend(ABC):
             return _refuse(user, f"backend error: {type(e).__name__}", logging.ERROR)
         if not accepted:
             return _refuse(user, "wrong password")
-        logger.debug("authenticated user %s", _printable(user))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("authenticated user %s", _printable(user))
         return True
 
     @abstractmethod

@@ -10,7 +10,6 @@ Successful verifications are cached briefly because bcrypt is slow on purpose.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import hmac
 import logging
 import os
@@ -208,11 +207,10 @@ class VerificationCache:
                 self._expiry.popitem(last=False)
 
     def _digest(self, credentials: tuple[str, str, str]) -> bytes:
-        mac = hmac.new(self._key, digestmod=hashlib.sha256)
-        for part in credentials:  # length-prefixed: no two tuples collide
-            raw = part.encode("utf-8")
-            mac.update(len(raw).to_bytes(8, "big") + raw)
-        return mac.digest()
+        message = b"".join(  # length-prefixed: no two tuples collide
+            len(raw).to_bytes(8, "big") + raw for raw in (part.encode("utf-8") for part in credentials)
+        )
+        return hmac.digest(self._key, message, "sha256")
 
 
 class HtpasswdBackend(PasswordBackend):

@@ -24,6 +24,7 @@ MAX_DIGITS = 18  # whole numbers longer than this are not lengths or offsets
 RANGE_SPEC = re.compile(rf"(\d{{1,{MAX_DIGITS}}})-(\d{{0,{MAX_DIGITS}}})|-(\d{{1,{MAX_DIGITS}}})")
 TIME_TYPE = re.compile(r"second-(\d{1,10})|infinite", re.IGNORECASE)
 # One token of an If header: a Coded-URL or Resource-Tag, an entity tag, a parenthesis or Not.
+ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)
 IF_TOKEN = re.compile(r"\s*(?:(<[^<>\s]+>)|(\[[^\[\]]+\])|(\()|(\))|(not)(?=[\s<\[]))", re.IGNORECASE)
 
 
@@ -153,7 +154,10 @@ def destination(value: str) -> str:
 
 def request_path(raw: str, what: str) -> str:
     """Percent-decode ``raw`` strictly: UTF-8, no encoded '/' or '\\', no control characters."""
-    if re.search(r"%(2f|5c)", raw, re.IGNORECASE):
+    if raw.isascii() and "%" not in raw:  # nothing encoded: the path is the text as it came
+        check_segments(raw, what)
+        return raw
+    if ENCODED_SEPARATOR.search(raw):
         raise Refused(400, f"{what} has an encoded '/' or '\\' (%2F, %5C)")
     try:
         path = unquote_to_bytes(raw).decode("utf-8")
@@ -169,7 +173,7 @@ def check_segments(path: str, what: str) -> None:
         raise Refused(400, f"{what} has a control character")
     if "\\" in path:
         raise Refused(400, f"{what} has a backslash")
-    if any(segment in (".", "..") for segment in path.split("/")):
+    if "." in path and any(segment in (".", "..") for segment in path.split("/")):
         raise Refused(400, f"{what} has a '.' or '..' segment")
 
 

@@ -72,6 +72,20 @@ def key(family: Family, sample: str, labels: Sequence[tuple[str, str]] = ()) -> 
     return mmap_key(family.name, sample, names, values, family.help)
 
 
+class ProcessId:
+    """``os.getpid()`` without a system call per request: read once, and again in a forked child."""
+
+    def __init__(self) -> None:
+        self.value = os.getpid()
+        os.register_at_fork(after_in_child=self.refresh)
+
+    def refresh(self) -> None:
+        self.value = os.getpid()
+
+
+this_process = ProcessId()
+
+
 class Recorder:
     """This process's values, written through to its mapped files in ``folder``.
 
@@ -98,7 +112,7 @@ class Recorder:
     def add(self, items: Iterable[tuple[str, str, float]]) -> None:
         """Add ``amount`` to each ``(kind, key, amount)``, in one critical section."""
         with self._lock:
-            if self._pid != os.getpid():
+            if self._pid != this_process.value:
                 self._reopen()
             values, files = self._values, self._files
             for kind, name, amount in items:
