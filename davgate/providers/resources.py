@@ -325,9 +325,30 @@ class FolderResource(MountedResource, DAVCollection):
         self.check_writable()
         if self.rel == "":
             raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be removed")
+        self.check_nothing_locked_below()
         with translate(), request_cache.changing(self.environ):  # later lookups see the change
             self.mount.remove_folder(self.rel)
         self.forget()
+
+    def check_nothing_locked_below(self) -> None:
+        """423 if a lock below this folder is not one the request holds (its If header's tokens).
+
+        WsgiDAV checks the members one by one before a recursive DELETE, but
+        when one is refused it goes on to delete this folder anyway (it looks
+        the folder up with a trailing slash), which would take the locked
+        member with it.
+        """
+        lock_manager = self.provider.lock_manager
+        if lock_manager is None:
+            return
+        if "wsgidav.conditions.if" not in self.environ:
+            util.parse_if_header_dict(self.environ)
+        lock_manager.check_write_permission(
+            url=self.get_ref_url(),
+            depth="infinity",
+            token_list=self.environ["wsgidav.ifLockTokenList"],
+            principal=self.environ.get("wsgidav.user_name", ""),
+        )
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         mount, dest_rel = self.provider.locate_or_fail(dest_path)

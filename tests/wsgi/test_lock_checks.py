@@ -76,14 +76,18 @@ def test_a_locked_child_refuses_deleting_its_folder(app: Application) -> None:
     assert response.status == 207 and b"423 Locked" in response.body
 
 
-@pytest.mark.xfail(strict=True, reason="FolderResource.delete removes the whole tree after WsgiDAV refused the locked child")
 def test_a_locked_child_survives_deleting_its_folder(app: Application) -> None:
     client = Client(app)
     client.request("MKCOL", "/data/a")
     client.request("PUT", "/data/a/f.txt", b"x")
-    lock(client, "/data/a/f.txt", depth="0")
-    client.request("DELETE", "/data/a")
+    client.request("PUT", "/data/a/g.txt", b"y")
+    token = lock(client, "/data/a/f.txt", depth="0")
+    assert client.request("DELETE", "/data/a").status == 207  # 423 for the locked member
     assert client.request("GET", "/data/a/f.txt").body == b"x"
+    assert client.request("GET", "/data/a/g.txt").status == 404  # the rest went
+    assert client.request("UNLOCK", "/data/a/f.txt", headers={"Lock-Token": token}).status == 204
+    assert client.request("DELETE", "/data/a").status == 204
+    assert client.request("GET", "/data/a/").status == 404
 
 
 def test_an_unlocked_resource_is_writable_again(app: Application, lock_queries: list[str]) -> None:
