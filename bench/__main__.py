@@ -45,6 +45,7 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, help="rounds per phase (default: 3, or 1 with --quick)")
     parser.add_argument("--profile", action="store_true", help="after the phases, py-spy davgate under the PROPFIND and 4 KiB loads")
     parser.add_argument("--engine", help="davgate's server.engine (default: davgate's own default, cheroot)")
+    parser.add_argument("--only", help="run only these phases, comma-separated (e.g. small_get,small_put)")
     parser.add_argument("--out", type=Path, help="the JSON file (default bench/results/latest.json, quick.json with --quick)")
     return parser.parse_args(argv)
 
@@ -68,7 +69,10 @@ def main(argv: list[str]) -> int:
             result["davgate_workers"] = worker_count(ctx)
             result["davgate_engine"] = args.engine or "default"
             result["phases"] = {}
+            chosen = None if args.only is None else set(args.only.split(","))
             for run in (*phases.ALL, *gateway.ALL):
+                if chosen is not None and run.__name__ not in chosen:
+                    continue
                 phase = run(ctx)
                 result["phases"][phase.name] = phase.to_json()
             if args.profile:  # last, so that its load does not change what the phases measured (RSS)

@@ -130,4 +130,12 @@ def size_text(size: int) -> str:
     return f"{size} B"
 
 
-ALL = (big_get, big_put, lambda ctx: propfind(ctx, "allprop"), lambda ctx: propfind(ctx, "4props"), small_get, small_put)
+def propfind_allprop(ctx: Context) -> Phase:
+    return propfind(ctx, "allprop")
+
+
+def propfind_4props(ctx: Context) -> Phase:
+    return propfind(ctx, "4props")
+
+
+ALL = (big_get, big_put, propfind_allprop, propfind_4props, small_get, small_put)

@@ -6,6 +6,7 @@
 #   bash bench/run.sh --profile    # also py-spy davgate during the 4 KiB and PROPFIND phases
 #   bash bench/run.sh --rounds 5 --out FILE
 #   bash bench/run.sh --engine granian     # davgate on another server.engine than its default
+#   bash bench/run.sh --only small_get,small_put   # only these phases (names as in the JSON)
 #
 # Installs what it needs (scripts/setup.sh --bench: nginx with dav-ext, wrk,
 # rclone, stock WsgiDAV in bench/.venv-stock; needs root), mounts a tmpfs of
