@@ -32,7 +32,7 @@ CONTENDERS = {
     "single_flight": {"davgate"},
 }
 RUN_TIMEOUT = 480  # seconds; a fresh machine installs nginx, wrk, rclone and stock WsgiDAV first
-TARGETS = ["P1", "P2", "P3", "P3s", "P4", "P5", "P6", "P7", "P8", "P9", "P10", "P11"]
+TARGETS = ["P1", "P2", "P3", "P3s", "P4", "P5", "P6", "P6 PSS", "P7", "P8", "P9", "P10", "P11"]
 
 
 def test_quick_run_measures_everything_and_leaves_nothing(tmp_path: Path) -> None:
