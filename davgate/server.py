@@ -26,6 +26,7 @@ from cheroot import wsgi
 from davgate import sockfile, thread_pool
 from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
+from davgate.forked import run_in_child
 from davgate.hardening import check_transport
 from davgate.ops import startup
 
@@ -123,13 +124,23 @@ def url_of(sock: socket.socket, tls: bool = False) -> str:
 
 
 def prepare(config: Config) -> None:
-    """Work done once, before any worker starts: recover mounts, create the state store."""
+    """Work done once, before any worker starts: recover mounts, create the state store.
+
+    The recovery runs in a child process, so the supervisor (and every worker
+    it forks) does not keep what the mounts built: S3 clients, SFTP sessions,
+    their buffers. A failure there is raised here as it was raised there.
+    """
     startup.prepare(config)  # TLS files, status lines, the metrics folder
+    run_in_child(recover, config)
+
+
+def recover(config: Config) -> None:
+    """Start every mount once (litter of dead uploads removed, buckets checked, host keys pinned); create the state store."""
     mounts = build_mounts(config)
     try:
         for mount in mounts.values():
             mount.start()
-    finally:  # the workers open their own: no connection of this process outlives it into them
+    finally:
         for mount in mounts.values():
             mount.close()
     open_state(config).close()

@@ -29,6 +29,10 @@ class ConfigError(ValueError):
         where = f" ({source})" if source else ""
         super().__init__(f"{key}: {problem}{where}" if key else f"{problem}{where}")
 
+    def __reduce__(self) -> tuple:
+        """Pickled by its parts (it comes back from the process that checks the mounts at start)."""
+        return (type(self), (self.key, self.problem, self.source))
+
 
 def describe(value: Any) -> str:
     """Show a value in an error message, short; a secret's value only by its type."""
