@@ -187,6 +187,10 @@ class StateStore(ApiRecords, ABC):
         """Return live locks rooted at ``root`` and/or strictly below it."""
 
     @abstractmethod
+    def any_live_lock(self) -> bool:
+        """True if any live lock exists anywhere (one cheap read: the check before every write)."""
+
+    @abstractmethod
     def purge_expired_locks(self) -> int:
         """Delete expired locks; return how many."""
 

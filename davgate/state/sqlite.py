@@ -259,6 +259,9 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
         rows = self._db().execute(sql, (*params, time.time())).fetchall()
         return [LockRecord(*row) for row in rows]
 
+    def any_live_lock(self) -> bool:
+        return self._db().execute(f"SELECT 1 FROM locks WHERE {LIVE} LIMIT 1", (time.time(),)).fetchone() is not None
+
     def purge_expired_locks(self) -> int:
         with self._transaction() as db:
             return _purge(db, time.time())

@@ -109,6 +109,10 @@ class StoreLockStorage:
         """Delete a lock; ``False`` if it does not exist or has expired."""
         return self.store.delete_lock(token)
 
+    def any_live(self) -> bool:
+        """Not in WsgiDAV's interface: whether any live lock exists at all (one cheap read)."""
+        return self.store.any_live_lock()
+
     def get_lock_list(
         self, path: str, *, include_root: bool, include_children: bool, token_only: bool
     ) -> list[LockDict] | list[str]:

@@ -305,6 +305,18 @@ class StateStoreContract:
             thread.join()
         assert len(winners) == 1 and refused == [HTTP_LOCKED] * 7
 
+    def test_any_live_lock(self, store: StateStore) -> None:
+        assert not store.any_live_lock()
+        storage = StoreLockStorage(store)
+        token = storage.create("/a", lock_request())["token"]
+        assert store.any_live_lock()
+        storage.delete(token)
+        assert not store.any_live_lock()
+        storage.create("/b", lock_request(timeout=1))
+        store.refresh_lock(storage.get_lock_list("/b", include_root=True, include_children=False, token_only=True)[0],
+                           timeout=1, expire=time.time() - 1)  # expired
+        assert not store.any_live_lock()
+
     # --- dead properties ---------------------------------------------------------
 
     def test_properties_crud(self, props: StorePropertyManager) -> None:

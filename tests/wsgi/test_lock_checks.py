@@ -22,15 +22,20 @@ def app(make_app) -> Application:
 
 @pytest.fixture
 def lock_queries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The roots of every lock listing the SQLite store answers."""
+    """Every lock query the SQLite store answers: the root of a listing, or "any" for the existence check."""
     asked: list[str] = []
-    real = SqliteStateStore.list_locks
+    listing, existence = SqliteStateStore.list_locks, SqliteStateStore.any_live_lock
 
-    def counted(store, root, **options):
+    def counted_listing(store, root, **options):
         asked.append(root)
-        return real(store, root, **options)
+        return listing(store, root, **options)
 
-    monkeypatch.setattr(SqliteStateStore, "list_locks", counted)
+    def counted_existence(store):
+        asked.append("any")
+        return existence(store)
+
+    monkeypatch.setattr(SqliteStateStore, "list_locks", counted_listing)
+    monkeypatch.setattr(SqliteStateStore, "any_live_lock", counted_existence)
     return asked
 
 
@@ -48,7 +53,7 @@ def test_a_put_with_nothing_locked_asks_the_store_once_per_check(app: Applicatio
     Client(app).request("MKCOL", "/data/a")
     lock_queries.clear()
     assert Client(app).request("PUT", "/data/a/f.txt", b"x").status == 201
-    assert lock_queries == ["/", "/"]  # the permission check, then the write transaction
+    assert lock_queries == ["any", "any"]  # the permission check, then the write transaction
 
 
 def test_a_locked_parent_still_refuses_a_put_without_its_token(app: Application) -> None:
@@ -98,4 +103,4 @@ def test_an_unlocked_resource_is_writable_again(app: Application, lock_queries: 
     assert client.request("UNLOCK", "/data/f.txt", headers={"Lock-Token": token}).status == 204
     lock_queries.clear()
     assert client.request("PUT", "/data/f.txt", b"y").status == 204
-    assert lock_queries == ["/", "/"]
+    assert lock_queries == ["any", "any"]

@@ -101,6 +101,9 @@ class LocksMixin(MongoConnection):
         found = self._locks().find(query).sort([("ticket", 1), ("_id", 1)])
         return [_record(document) for document in found]
 
+    def any_live_lock(self) -> bool:
+        return self._locks().find_one({**_live(time.time()), "state": GRANTED}, {"_id": 1}) is not None
+
     def purge_expired_locks(self) -> int:
         return _purge(self._locks(), time.time())
 
