@@ -10,9 +10,9 @@ its text.
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -37,8 +37,8 @@ def run_in_child(work: Callable[..., Any], *args: Any) -> None:
                 out.write(pickle.dumps(failure))
             except Exception:  # noqa: BLE001 - an exception that does not pickle
                 out.write(pickle.dumps(ChildFailed(f"{type(failure).__name__}: {failure}")))
-        logging.shutdown()
-        os._exit(0)
+        sys.stderr.flush()  # log records are written as they come; no logging.shutdown(): a lock
+        os._exit(0)  # another thread held at fork time would never be released here
     os.close(write_end)
     with os.fdopen(read_end, "rb") as answer:
         data = answer.read()

@@ -18,6 +18,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,8 +92,8 @@ class PreboundServer(wsgi.Server):
         log.log(level, "%s", msg, exc_info=traceback)
 
 
-def serve_worker(sock: socket.socket, config: Config) -> int:
-    """Serve requests in this process until SIGTERM/SIGINT."""
+def serve_worker(sock: socket.socket, config: Config, ready: Callable[[], None] = lambda: None) -> int:
+    """Serve requests in this process until SIGTERM/SIGINT; ``ready()`` once it can."""
     app = build_app(config)
     server = PreboundServer(sock, app, config)
     stopping = threading.Event()
@@ -107,6 +108,7 @@ def serve_worker(sock: socket.socket, config: Config) -> int:
     try:
         server.prepare()
         if not stopping.is_set():  # a signal during prepare() found the server not ready: stop() did nothing
+            ready()
             server.serve()
     finally:
         app.close()
@@ -160,9 +162,13 @@ def serve(config: Config, host: str | None = None, port: int | None = None, conf
     sock = listen(server.host, server.port, server.backlog)
     count = worker_count(config)
     url = url_of(sock, tls=server.tls_cert is not None)
-    print(f"davgate: listening on {url} ({count} worker{'s' if count > 1 else ''})", file=sys.stderr, flush=True)
+
+    def announce() -> None:
+        print(f"davgate: listening on {url} ({count} worker{'s' if count > 1 else ''})", file=sys.stderr, flush=True)
+
     if count == 1:
-        return serve_worker(sock, config)
+        return serve_worker(sock, config, ready=announce)  # once its application is built
+    announce()  # the socket queues connections until a worker takes them
     return Supervisor(sock, config, count).run()
 
 
