@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import os
 import re
@@ -24,6 +25,12 @@ USERS: dict[str, str] = {"alice": "wonderland", "bob": "builder"}
 LISTENING = re.compile(r"davgate: listening on (http://\S+)")
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
+
+
+def basic(user: str, password: str | None = None) -> str:
+    """An ``Authorization`` value for ``user`` (password from USERS unless given)."""
+    token = f"{user}:{USERS[user] if password is None else password}".encode()
+    return "Basic " + base64.b64encode(token).decode()
 
 
 def wait_until(

@@ -14,20 +14,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.helpers import USERS, ServerLauncher, group_members
+from tests.helpers import ServerLauncher, basic, group_members
 
 MiB = 1024 * 1024
 BODY_MIB = 256
 RSS_GROWTH_LIMIT = 64 * MiB  # far below the body: nothing holds it whole
-AUTH = ("alice", USERS["alice"])
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "root"
-    folder.mkdir()
-    return folder
 
 
 @pytest.fixture
@@ -39,11 +31,6 @@ def server(serve: ServerLauncher, tmp_path: Path, root: Path, htpasswd_file: Pat
     }
     return serve(config)
 
-
-def basic_token() -> str:
-    import base64
-
-    return base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 
 
 def connect(url: str) -> http.client.HTTPConnection:
@@ -91,7 +78,7 @@ def blocks(seed: bytes, count: int) -> Iterator[bytes]:
 
 def test_a_large_put_and_get_stream_in_bounded_memory(server, root: Path) -> None:
     expected = hashlib.sha256()
-    headers = {"Authorization": f"Basic {basic_token()}", "Content-Length": str(BODY_MIB * MiB)}
+    headers = {"Authorization": basic("alice"), "Content-Length": str(BODY_MIB * MiB)}
     conn = connect(server.url)
     conn.request("GET", "/data/", headers={"Authorization": headers["Authorization"]})  # warm up: auth, imports
     conn.getresponse().read()
@@ -126,7 +113,7 @@ def test_range_requests_still_answer_the_asked_bytes(server, root: Path) -> None
     (root / "three.bin").write_bytes(data)
     conn = connect(server.url)
     for first, last in ((0, 0), (1000, 1999), (MiB - 10, 2 * MiB + 9), (3 * MiB - 5, 3 * MiB - 1)):
-        headers = {"Authorization": f"Basic {basic_token()}", "Range": f"bytes={first}-{last}"}
+        headers = {"Authorization": basic("alice"), "Range": f"bytes={first}-{last}"}
         conn.request("GET", "/data/three.bin", headers=headers)
         response = conn.getresponse()
         assert response.status == 206
@@ -139,9 +126,9 @@ def test_pipelined_requests_are_all_answered(server, root: Path) -> None:
     (root / "a.txt").write_bytes(b"first")
     (root / "b.txt").write_bytes(b"second")
     address = urlsplit(server.url)
-    request = "GET /data/{} HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\n\r\n"
+    request = "GET /data/{} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n"
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
-        sock.sendall(b"".join(request.format(name, address.netloc, basic_token()).encode() for name in ("a.txt", "b.txt")))
+        sock.sendall(b"".join(request.format(name, address.netloc, basic("alice")).encode() for name in ("a.txt", "b.txt")))
         received = b""
         while received.count(b"HTTP/1.1 200 ") < 2 or not received.endswith(b"second"):
             chunk = sock.recv(65536)  # a request left in the server's buffer would time this out

@@ -12,17 +12,10 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.helpers import USERS, Server, ServerLauncher, wait_until
+from tests.helpers import USERS, Server, ServerLauncher, basic, wait_until
 
 AUTH = ("alice", USERS["alice"])
 TEMP_PREFIX = ".davgate-upload-"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    folder = tmp_path / "root"
-    folder.mkdir()
-    return folder
 
 
 @pytest.fixture
@@ -49,16 +42,11 @@ def start_partial_put(server: Server, path: str, total: int, sent: int) -> socke
     sock = socket.create_connection((address.hostname, address.port))
     head = (
         f"PUT {path} HTTP/1.1\r\nHost: {address.netloc}\r\n"
-        f"Authorization: Basic {basic_token()}\r\nContent-Length: {total}\r\n\r\n"
+        f"Authorization: {basic('alice')}\r\nContent-Length: {total}\r\n\r\n"
     )
     sock.sendall(head.encode() + b"n" * sent)
     return sock
 
-
-def basic_token() -> str:
-    import base64
-
-    return base64.b64encode(f"{AUTH[0]}:{AUTH[1]}".encode()).decode()
 
 
 def test_propfind_root_lists_the_mounts(serve: ServerLauncher, config: dict) -> None:
@@ -181,7 +169,7 @@ def test_paths_never_escape_the_mount(serve: ServerLauncher, config: dict, root:
     server = serve(config)
     address = urlsplit(server.url)
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
-        request = f"GET {raw_path} HTTP/1.1\r\nHost: {address.netloc}\r\nAuthorization: Basic {basic_token()}\r\nConnection: close\r\n\r\n"
+        request = f"GET {raw_path} HTTP/1.1\r\nHost: {address.netloc}\r\nAuthorization: {basic('alice')}\r\nConnection: close\r\n\r\n"
         sock.sendall(request.encode())
         reply = b"".join(iter(lambda: sock.recv(65536), b""))
     status = int(reply.split(b" ", 2)[1])

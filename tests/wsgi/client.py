@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from wsgiref.util import setup_testing_defaults
 
-from tests.helpers import USERS
+from tests.helpers import basic
 
 
 @dataclass
@@ -20,11 +19,6 @@ class Response:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
-
-
-def basic(user: str, password: str | None = None) -> str:
-    token = f"{user}:{USERS[user] if password is None else password}".encode()
-    return "Basic " + base64.b64encode(token).decode()
 
 
 class Client:
