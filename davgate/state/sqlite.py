@@ -18,7 +18,6 @@ import os
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,28 +105,21 @@ class _WaitingConnection(sqlite3.Connection):
             return super().executemany(*args)
 
 
-class _Connection:
-    """Holds one thread's connection; weakly tracked so close() can reach it."""
-
-    __slots__ = ("__weakref__", "db")
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-
 class SqliteStateStore(SqliteApiRecords, StateStore):
     """Locks and dead properties in the SQLite file at ``path``.
 
     cheroot serves requests on many threads, and an sqlite3 connection must
-    not be shared between concurrent users, so each thread gets its own.
+    not be shared between concurrent users, so each thread gets its own. Only
+    that thread ever closes it: :meth:`close` closes the caller's connection,
+    and every other thread closes its own on its next call (or the connection
+    goes with the thread). Closing a connection another thread is in the
+    middle of using crashes the process.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, busy_timeout: float = 10.0) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
-        self._guard = threading.Lock()
-        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._closed = False
         self._pid = os.getpid()
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,17 +132,16 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
 
     def _db(self) -> sqlite3.Connection:
         if self._closed:
+            self._close_own()
             raise StateStoreError(f"state store {self.path} is closed")
         if os.getpid() != self._pid:  # SQLite connections must not cross fork()
             raise StateStoreError(
                 f"state store {self.path} was opened before fork; open it per worker"
             )
-        holder = getattr(self._local, "connection", None)
-        if holder is None:
-            holder = self._local.connection = _Connection(self._connect())
-            with self._guard:
-                self._connections.add(holder)
-        return holder.db
+        db = getattr(self._local, "connection", None)
+        if db is None:
+            db = self._local.connection = self._connect()
+        return db
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
@@ -205,12 +196,13 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
             db.execute(f"PRAGMA user_version = {len(SCHEMA)}")
 
     def close(self) -> None:
-        with self._guard:
-            self._closed = True
-            holders = list(self._connections)
-            self._connections.clear()
-        for holder in holders:
-            holder.db.close()
+        self._closed = True
+        self._close_own()
+
+    def _close_own(self) -> None:
+        db = self._local.__dict__.pop("connection", None)
+        if db is not None:
+            db.close()
 
     # --- locks ------------------------------------------------------------------
 

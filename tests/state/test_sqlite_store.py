@@ -509,6 +509,28 @@ class TestSqliteStateStore(StateStoreContract):
         with pytest.raises(StateStoreError, match="closed"):
             store.get_lock("x")
 
+    def test_close_while_another_thread_queries(self, tmp_path: Path) -> None:
+        """The other thread finishes its statement and is refused on its next call; nothing crashes."""
+        store = self.make_store(tmp_path)
+        querying, refusals = threading.Event(), []
+
+        def query_until_refused() -> None:
+            while True:
+                try:
+                    store.get_property("/a", "{x:}p")
+                except StateStoreError as error:
+                    refusals.append(str(error))
+                    return
+                querying.set()
+
+        thread = threading.Thread(target=query_until_refused)
+        thread.start()
+        assert querying.wait(10)
+        store.close()
+        thread.join(10)
+        assert not thread.is_alive()
+        assert refusals and "closed" in refusals[0]
+
     def test_store_opened_before_fork_refuses_use(
         self, store: SqliteStateStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
