@@ -121,12 +121,15 @@ class LiveMounts(Protocol):
 class Namespace(DAVProvider):
     """Dispatches paths to mounts; the single provider WsgiDAV sees."""
 
-    def __init__(self, mounts: dict[str, Mount], digests: Digests | None = None) -> None:
+    def __init__(
+        self, mounts: dict[str, Mount], digests: Digests | None = None, *, propfind_depth_infinity: bool = False
+    ) -> None:
         super().__init__()
         self.static: MountTable = {tuple(split_path(path)): mount for path, mount in mounts.items()}
         self.table: tuple[MountTable, frozenset[str]] = (self.static, frozenset())  # (mounts, spaces)
         self.static_tops = frozenset(key[0] for key in self.static)
         self.digests = digests  # content digests (RFC 3230) that PUT verifies and GET answers
+        self.propfind_depth_infinity = propfind_depth_infinity  # server.propfind_depth_infinity
         self.live: LiveMounts | None = None
         self.interval = 1.0
         self.generation: int | None = None

@@ -59,6 +59,7 @@ class ServerConfig:
     max_header_bytes: int = 64 * 1024
     max_xml_body: int = 1 * MiB  # PROPFIND/PROPPATCH/LOCK (and COPY/MOVE) bodies beyond this: 413
     max_xml_elements: int = 10_000  # elements in one such body beyond this: 413
+    propfind_depth_infinity: bool = False  # serve PROPFIND Depth: infinity (a whole tree in one answer); else 403
     allow_insecure_basic: bool = False  # accept credentials over plain HTTP beyond loopback (see davgate.hardening)
     tls_cert: Optional[ExistingFile] = None  # PEM certificate (chain); with tls_key: serve https
     tls_key: Optional[ExistingFile] = None  # PEM private key of tls_cert

@@ -10,9 +10,13 @@ dead properties of all of them (:class:`~davgate.propfind.properties.Listing`),
 and each ``<response>`` is written as text as soon as it is known.
 
 Taken here: ``Depth: 0`` or ``1`` on a file or folder of a mount that uses
-davgate's shared resources, without conditional headers. Everything else —
-``Depth: infinity``, the virtual folders above the mounts, DISPEL's virtual
-tree, ``If``/``If-Match``/… — goes to WsgiDAV as before. The properties
+davgate's shared resources, without conditional headers. ``Depth:
+infinity`` on any folder (and a PROPFIND without Depth, which RFC 4918 reads
+as infinity) is refused with 403 ``DAV:propfind-finite-depth``, as Apache
+and nginx refuse it, unless ``server.propfind_depth_infinity`` allows it:
+one request must not make the server walk a whole tree. Everything else —
+an allowed ``Depth: infinity``, the virtual folders above the mounts,
+DISPEL's virtual tree, ``If``/``If-Match``/… — goes to WsgiDAV as before. The properties
 read the same on both paths (tests/wsgi/test_propfind.py compares them),
 except where WsgiDAV falls short of RFC 4918: ``<propname/>`` is answered
 (WsgiDAV answers nothing) and ``<include/>`` adds its properties to
@@ -29,6 +33,7 @@ from collections.abc import Callable, Iterable
 
 from wsgidav import util
 
+from davgate.hardening.errors import Refused
 from davgate.propfind import body, xml
 from davgate.propfind.properties import LIVE, Listing, Resource, href, is_mounted
 from davgate.providers import liveprops
@@ -37,11 +42,20 @@ CONDITIONAL = ("HTTP_IF", "HTTP_IF_MATCH", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFI
 BLOCK = 64 * 1024  # the answer goes out in blocks of about this size
 ALLPROP_LIVE = tuple(LIVE)
 Handler = Callable[[dict, Callable], Iterable[bytes]]
+INFINITE = Refused(
+    403,
+    "PROPFIND with Depth: infinity (or without Depth) on a folder is not served here; ask Depth: 1, folder by folder",
+    "propfind-finite-depth",
+)
 
 
 def answer(provider, environ: dict, start_response: Callable, default_handler: Handler) -> Iterable[bytes]:
     """Answer the PROPFIND in ``environ`` here if it is one this module takes, else with ``default_handler``."""
-    depth = environ.get("HTTP_DEPTH")
+    depth = environ.get("HTTP_DEPTH", "infinity")
+    if depth == "infinity" and not provider.propfind_depth_infinity:
+        target = provider.get_resource_inst(environ["PATH_INFO"], environ)
+        if target is not None and target.is_collection:
+            return INFINITE.respond(start_response)
     if depth not in ("0", "1") or any(header in environ for header in CONDITIONAL):
         return default_handler(environ, start_response)
     query = body.parse(read_body(environ))

@@ -51,6 +51,7 @@ def ruled(make_app, mount_root, users_file: Path) -> Application:
         return {"type": "local", "root": str(mount_root(path)), "access": access}
 
     return make_app(
+        server={"propfind_depth_infinity": True},  # a deep PROPFIND must still respect every rule
         auth={"jwt": {"users": str(users_file)}, "anonymous": "read"},
         groups={"staff": ["bob", ALICE]},
         mounts={
@@ -175,7 +176,7 @@ def test_denials_are_logged_with_user_and_reason(ruled: Application, caplog: pyt
 
 @pytest.fixture
 def open_app(make_app, users_file: Path) -> Application:
-    return make_app(auth={"jwt": {"users": str(users_file)}})
+    return make_app(server={"propfind_depth_infinity": True}, auth={"jwt": {"users": str(users_file)}})
 
 
 def scoped(app: Application, *scopes: str, email: str = ALICE) -> TokenClient:

@@ -146,11 +146,37 @@ def test_include_adds_to_allprop(client: Client) -> None:
         (b"<not-xml", "1", 400),
         (b'<d:lockinfo xmlns:d="DAV:"/>', "1", 400),
         (PROPS["allprop"], "2", 400),
-        (PROPS["allprop"], "infinity", 207),  # WsgiDAV's own path
+        (PROPS["allprop"], "infinity", 403),  # refused by the request guard: server.propfind_depth_infinity
     ],
 )
 def test_what_it_does_not_take_goes_to_wsgidav(client: Client, body: bytes, depth: str, status: int) -> None:
     assert client.request("PROPFIND", "/data/", body, {"Depth": depth}).status == status
+
+
+@pytest.mark.parametrize("path", ["/data/", "/data/sub/", "/", "/projects/"])
+@pytest.mark.parametrize("depth", [{"Depth": "infinity"}, {}])
+def test_an_infinite_propfind_on_a_folder_is_refused(client: Client, path: str, depth: dict) -> None:
+    answer = client.request("PROPFIND", path, PROPS["allprop"], depth)
+    assert answer.status == 403
+    error = etree.fromstring(answer.body)
+    assert error.tag == "{DAV:}error" and error[0].tag == "{DAV:}propfind-finite-depth"
+    assert "Depth: 1" in error[1].text
+
+
+@pytest.mark.parametrize("depth", [{"Depth": "infinity"}, {}])
+def test_an_infinite_propfind_on_a_file_is_its_depth_0(client: Client, depth: dict) -> None:
+    answer = client.request("PROPFIND", "/data/a.txt", PROPS["four"], depth)
+    assert answer.status == 207
+    assert set(parsed(answer.body)) == {"/data/a.txt"}
+
+
+def test_an_allowed_infinite_propfind_is_wsgidavs(make_app, mount_root) -> None:
+    (mount_root("/data") / "sub" / "deeper").mkdir(parents=True)
+    (mount_root("/data") / "sub" / "deeper" / "x.txt").write_bytes(b"x")
+    client = Client(make_app(server={"propfind_depth_infinity": True}))
+    answer = client.request("PROPFIND", "/data/", PROPS["four"], {"Depth": "infinity"})
+    assert answer.status == 207
+    assert set(parsed(answer.body)) == {"/data/", "/data/sub/", "/data/sub/deeper/", "/data/sub/deeper/x.txt"}
 
 
 def test_missing_resources_and_virtual_folders(client: Client) -> None:
