@@ -9,7 +9,8 @@ connection without an answer). For every request it checks, in order:
 - Content-Length: a plain non-negative number;
 - Depth, Overwrite, If, Timeout (LOCK), Range (GET, HEAD) and Destination
   (COPY, MOVE), by :mod:`davgate.hardening.headers`; a Range in a unit
-  other than bytes is dropped (ignored), as RFC 9110 says;
+  other than bytes is dropped (ignored), as RFC 9110 says; the If header's
+  resource tags are rewritten as the quoted paths WsgiDAV matches them with;
 - the bodies WsgiDAV reads whole (PROPFIND, PROPPATCH, LOCK, COPY, MOVE):
   at most ``max_xml_body`` bytes, and XML without DTDs or entities
   (:mod:`davgate.hardening.xmlbody`).
@@ -84,7 +85,7 @@ def check_headers(environ: dict, method: str) -> None:
         if key in environ:
             environ[key] = check(environ[key])
     if "HTTP_IF" in environ:
-        headers.if_header(environ["HTTP_IF"])
+        environ["HTTP_IF"] = headers.if_header(environ["HTTP_IF"])
     if method == "LOCK" and "HTTP_TIMEOUT" in environ:
         headers.timeout(environ["HTTP_TIMEOUT"])
     if method in ("GET", "HEAD") and "HTTP_RANGE" in environ and not headers.byte_ranges(environ["HTTP_RANGE"]):

@@ -11,7 +11,7 @@ the write goes ahead), these refuse it before anything is done.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from davgate.hardening.errors import Refused
 
@@ -80,11 +80,13 @@ def byte_ranges(value: str) -> bool:
     return True
 
 
-def if_header(value: str) -> None:
+def if_header(value: str) -> str:
     """RFC 4918 10.4: ``1*No-tag-list | 1*Tagged-list``; each list ``( 1*Condition )``.
 
     Entity tags are taken as they come between brackets (quoted or not, as
-    clients copy them from ``getetag``); the structure is strict.
+    clients copy them from ``getetag``); the structure is strict. Returns the
+    header with each resource tag written as WsgiDAV compares it (see
+    :func:`resource_tag`).
     """
     tokens = if_tokens(value)
     tagged = bool(tokens) and tokens[0].startswith("<")
@@ -96,6 +98,7 @@ def if_header(value: str) -> None:
                 raise Refused(400, "If header mixes untagged and tagged lists")
             if position + 1 >= len(tokens) or tokens[position + 1] != "(":
                 raise Refused(400, "If header has a resource tag without a list")
+            tokens[position] = f"<{resource_tag(token[1:-1])}>"
             position += 1
             continue
         if token != "(":
@@ -104,6 +107,30 @@ def if_header(value: str) -> None:
         lists += 1
     if lists == 0:
         raise Refused(400, "If header has no condition list")
+    return " ".join(tokens)
+
+
+def resource_tag(tag: str) -> str:
+    """A tagged list's resource, as the quoted path WsgiDAV matches it with (its ``get_ref_url()``).
+
+    WsgiDAV applies a tagged list only to the resource whose quoted path is
+    the tag, character for character. A tag written as a full URL (the form
+    of RFC 4918's own examples) or quoted another way would match nothing,
+    and its conditions would be skipped: the write would go ahead whatever
+    the ETag. As with Destination, the URL's path is what counts; a tag of
+    another scheme (``urn:``) names nothing here and is kept as it is.
+    """
+    try:
+        parts = urlsplit(tag)
+    except ValueError:
+        raise Refused(400, f"If header: the resource tag is not a URL: {shown(tag)}") from None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        path = parts.path or "/"
+    elif not parts.scheme and tag.startswith("/"):
+        path = parts.path
+    else:
+        return tag
+    return quote(request_path(path, "If header resource tag"))
 
 
 def if_tokens(value: str) -> list[str]:

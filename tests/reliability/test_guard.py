@@ -54,6 +54,25 @@ def test_if_accepts_rfc_4918_lists(value: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("value", "rewritten"),
+    [
+        ('<http://h:8080/data/a%20b.txt> (["e"])', '</data/a%20b.txt> ( ["e"] )'),
+        ("<https://h/data/x&y.txt> (<urn:t>) </data/ü.txt> (Not <urn:u>)", "</data/x%26y.txt> ( <urn:t> ) </data/%C3%BC.txt> ( Not <urn:u> )"),
+        ("<http://h> (<urn:t>)", "</> ( <urn:t> )"),
+        ("<urn:other> (<urn:t>)", "<urn:other> ( <urn:t> )"),
+        ('(["e"])', '( ["e"] )'),
+    ],
+)  # fmt: skip
+def test_if_resource_tags_become_the_paths_wsgidav_matches(value: str, rewritten: str) -> None:
+    assert h.if_header(value) == rewritten
+
+
+@pytest.mark.parametrize("value", ["<http://h/data/%FF> (<urn:t>)", "<http://h/data/%2F> (<urn:t>)", "<http://[x/a> (<urn:t>)"])
+def test_if_resource_tags_that_are_no_path_are_refused(value: str) -> None:
+    assert refused(h.if_header, value).status == 400
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "garbage",
