@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
+from davgate import sendfile
 from davgate.ops import requestid
 
 log = logging.getLogger("davgate.access")
@@ -144,7 +145,7 @@ class LoggedBody:
             path=environ.get("PATH_INFO", "-"),
             status=self.status[0] if self.status else "-",
             received=stream.count if isinstance(stream, CountingInput) else 0,
-            sent=self.sent,
+            sent=self.sent + environ.get(sendfile.SENT, 0),
             seconds=time.monotonic() - self.started,
         )
         try:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from wsgidav.dav_error import HTTP_BAD_REQUEST, DAVError
 from wsgidav.mw.base_mw import BaseMiddleware
 
+from davgate import sendfile
 from davgate.state import StateStore
 
 __all__ = ["ALGORITHMS", "DigestMiddleware", "Digests", "Verifier", "parse_digest", "parse_want_digest"]
@@ -235,7 +236,8 @@ class Digests:
         known = self.store.get_digests(resource.path, etag)
         missing = [name for name in names if name not in known]
         if missing:
-            computed = compute(resource.get_content(), missing)
+            with sendfile.declined(resource.environ):  # read here, not handed to the server
+                computed = compute(resource.get_content(), missing)
             again = fresh()
             if again is None or bare_etag(again.get_etag() or "") != etag:
                 return None

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from davgate import sockfile, thread_pool
+from davgate import sendfile, sockfile, thread_pool
 from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
 from davgate.forked import run_in_child
@@ -80,6 +80,7 @@ class PreboundServer(wsgi.Server):
             server_name="davgate",
         )
         self.prebound = sock
+        self.gateway = sendfile.SendfileGateway  # local files' GET bodies go out by sendfile
         self.max_request_header_size = config.server.max_header_bytes
         self.ssl_adapter = startup.ssl_adapter(config.server)  # None: plain HTTP
         self.requests = thread_pool.growing_pool(self, config.server.threads)  # few threads for a steady load, all for bursts

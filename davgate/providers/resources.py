@@ -18,7 +18,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davgate import errors, request_cache
+from davgate import errors, request_cache, sendfile
 from davgate.digest import Verifier
 from davgate.providers import Entry, Mount, Upload, liveprops
 
@@ -158,8 +158,9 @@ class FileResource(MountedResource, DAVNonCollection):
         return True
 
     def get_content(self) -> BinaryIO:
+        """The content; for a GET's body, the server may send it from the file itself (:mod:`davgate.sendfile`)."""
         with translate():
-            return self.mount.open_read(self.rel)
+            return sendfile.offered(self.mount.open_read(self.rel), self.environ)
 
     def begin_write(self, *, content_type: str | None = None) -> Upload:
         self.check_writable()
