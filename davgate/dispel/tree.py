@@ -27,7 +27,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
-from davgate import errors
+from davgate import errors, sendfile
 from davgate.dispel.cache import Blob
 from davgate.dispel.engine import Engine, Located, determined_path
 from davgate.dispel.errors import DispelError, InputNotFound, ReadOnly, to_dav_error
@@ -299,12 +299,13 @@ class ResultFile(DispelResource, DAVNonCollection):
             self.blob = blob
 
     def get_content(self) -> BinaryIO:
+        """The result; for a GET's body, the server may send it from the cache's file (:mod:`davgate.sendfile`)."""
         if self.blob is None:
             self.materialize()
         assert self.blob is not None
         blob, self.blob = self.blob, None
         blob.file.seek(0)
-        return blob.file
+        return sendfile.offered(blob.file, self.environ)
 
     def finalize_headers(self, environ: dict, response_headers: list[tuple[str, str]]) -> None:
         if self.output.gzip:
