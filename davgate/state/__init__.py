@@ -30,6 +30,7 @@ from davgate.state.api_records import ApiRecords, ApiUser, CopyJob, IndexEntry, 
 __all__ = [
     "ApiRecords",
     "ApiUser",
+    "CACHE_BYTES",
     "CacheEntry",
     "CopyJob",
     "HostKey",
@@ -93,6 +94,9 @@ class HostKey:
     key_type: str
     key_b64: str
     pinned: float
+
+
+CACHE_BYTES = "dispel_cache_bytes"  # the counter that keeps the running total of the cache index's sizes
 
 
 @dataclass(frozen=True)

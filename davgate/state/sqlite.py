@@ -18,23 +18,24 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from davgate.state import (
-    CacheEntry,
     HostKey,
-    Lease,
     LockConflict,
     LockRecord,
     PropertyValue,
     StateStore,
     StateStoreError,
     StoreBusy,
+    keys,
 )
 from davgate.state.sqlite_api import TABLES as API_TABLES
 from davgate.state.sqlite_api import SqliteApiRecords
+from davgate.state.sqlite_dispel import TABLES as DISPEL_TABLES
+from davgate.state.sqlite_dispel import SqliteDispelRecords
 
 # SCHEMA[n] brings the file from version n to n + 1 (kept in PRAGMA
 # user_version). New record kinds append a version; old ones never change.
@@ -55,18 +56,7 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
             host TEXT NOT NULL, port INTEGER NOT NULL, key_type TEXT NOT NULL,
             key_b64 TEXT NOT NULL, pinned REAL NOT NULL, PRIMARY KEY (host, port))""",
     ),
-    (  # 3: DISPEL cache index, single-flight leases, shared counters
-        """CREATE TABLE dispel_cache (
-            key TEXT PRIMARY KEY, template TEXT NOT NULL, definition TEXT NOT NULL,
-            params TEXT NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
-            created REAL NOT NULL, hits INTEGER NOT NULL, last_use REAL NOT NULL) WITHOUT ROWID""",
-        "CREATE INDEX dispel_cache_lru ON dispel_cache (last_use)",
-        "CREATE INDEX dispel_cache_template ON dispel_cache (template)",
-        """CREATE TABLE dispel_leases (
-            key TEXT PRIMARY KEY, holder TEXT NOT NULL, expires REAL NOT NULL,
-            status INTEGER, reason TEXT NOT NULL) WITHOUT ROWID""",
-        "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
-    ),
+    DISPEL_TABLES,  # 3: DISPEL cache index, single-flight leases, shared counters
     (  # 4: content digests (RFC 3230) of the newest version of each path
         """CREATE TABLE digests (
             path TEXT NOT NULL, etag TEXT NOT NULL, algorithm TEXT NOT NULL, value TEXT NOT NULL,
@@ -75,9 +65,6 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
     API_TABLES,  # 5: the management API: users, infrastructures, query index, copy jobs, metadata
 )
 
-CACHE_COLUMNS = "key, template, definition, params, size, digest, created, hits, last_use"
-CACHE_BYTES = "dispel_cache_bytes"  # the running total of dispel_cache.size
-IN_BATCH = 500  # URLs per IN (...) query: well below SQLite's limit of bound parameters
 LOCK_COLUMNS = "token, root, type, scope, depth, owner, principal, timeout, expire"
 LIVE = "(expire < 0 OR expire >= ?)"
 
@@ -105,7 +92,7 @@ class _WaitingConnection(sqlite3.Connection):
             return super().executemany(*args)
 
 
-class SqliteStateStore(SqliteApiRecords, StateStore):
+class SqliteStateStore(SqliteApiRecords, SqliteDispelRecords, StateStore):
     """Locks and dead properties in the SQLite file at ``path``.
 
     cheroot serves requests on many threads, and an sqlite3 connection must
@@ -244,7 +231,7 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
             params.append(root)
         if include_children:
             clauses.append("(root >= ? AND root < ? AND root <> ?)")
-            params.extend([*_subtree(root), root])
+            params.extend([*keys.subtree(root), root])
         if not clauses:
             return []
         sql = f"SELECT {LOCK_COLUMNS} FROM locks WHERE ({' OR '.join(clauses)}) AND {LIVE} ORDER BY rowid"
@@ -274,8 +261,8 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
 
     def properties_of(self, urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
         found: dict[str, dict[str, PropertyValue]] = {}
-        for start in range(0, len(urls), IN_BATCH):
-            batch = urls[start : start + IN_BATCH]
+        for start in range(0, len(urls), keys.IN_BATCH):
+            batch = urls[start : start + keys.IN_BATCH]
             sql = f"SELECT url, name, value FROM properties WHERE url IN ({', '.join('?' * len(batch))})"
             for url, name, value in self._db().execute(sql, batch):
                 found.setdefault(url, {})[name] = value
@@ -296,7 +283,7 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
             return
         base = url.rstrip("/")
         self._db().execute(
-            "DELETE FROM properties WHERE url = ? OR (url >= ? AND url < ?)", (base, *_subtree(base))
+            "DELETE FROM properties WHERE url = ? OR (url >= ? AND url < ?)", (base, *keys.subtree(base))
         )
 
     def copy_properties(self, src: str, dest: str) -> None:
@@ -314,7 +301,7 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
         where, params = ("url = ?", [src])
         if with_children:
             base = src.rstrip("/")
-            where, params = "(url = ? OR (url >= ? AND url < ?))", [base, *_subtree(base)]
+            where, params = "(url = ? OR (url >= ? AND url < ?))", [base, *keys.subtree(base)]
         with self._transaction() as db:
             rows = db.execute(
                 f"SELECT url, name, value FROM properties WHERE {where}", params
@@ -322,7 +309,7 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
             if not rows:
                 return
             db.execute(f"DELETE FROM properties WHERE {where}", params)
-            moved = [(_moved_url(url, src, dest), name, value) for url, name, value in rows]
+            moved = [(keys.moved(url, src, dest), name, value) for url, name, value in rows]
             db.executemany("DELETE FROM properties WHERE url = ?", {(url,) for url, _, _ in moved})
             db.executemany("INSERT INTO properties (url, name, value) VALUES (?, ?, ?)", moved)
 
@@ -340,86 +327,6 @@ class SqliteStateStore(SqliteApiRecords, StateStore):
     def forget_host_key(self, host: str, port: int) -> bool:
         sql = "DELETE FROM ssh_host_keys WHERE host = ? AND port = ?"
         return self._db().execute(sql, (host, port)).rowcount > 0
-
-    # --- DISPEL: cache index, leases, counters ------------------------------------------
-
-    def cache_get(self, key: str) -> CacheEntry | None:
-        row = self._db().execute(f"SELECT {CACHE_COLUMNS} FROM dispel_cache WHERE key = ?", (key,)).fetchone()
-        return CacheEntry(*row) if row else None
-
-    def cache_put(self, entry: CacheEntry) -> None:
-        with self._transaction() as db:
-            old = db.execute("SELECT size FROM dispel_cache WHERE key = ?", (entry.key,)).fetchone()
-            sql = f"INSERT OR REPLACE INTO dispel_cache ({CACHE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
-            db.execute(sql, dataclasses.astuple(entry))
-            _add(db, CACHE_BYTES, entry.size - (old[0] if old else 0))
-
-    def cache_touch(self, uses: Mapping[str, tuple[int, float]]) -> None:
-        sql = "UPDATE dispel_cache SET hits = hits + ?, last_use = MAX(last_use, ?) WHERE key = ?"
-        with self._transaction() as db:
-            db.executemany(sql, [(hits, last, key) for key, (hits, last) in uses.items()])
-
-    def cache_remove(self, keys: Iterable[str]) -> None:
-        with self._transaction() as db:
-            _remove_entries(db, [(key,) for key in keys])
-
-    def cache_evict(self, max_bytes: int) -> list[CacheEntry]:
-        if self.counter(CACHE_BYTES) <= max_bytes:
-            return []
-        with self._transaction() as db:
-            excess = _counter(db, CACHE_BYTES) - max_bytes
-            removed: list[CacheEntry] = []
-            rows = db.execute(f"SELECT {CACHE_COLUMNS} FROM dispel_cache ORDER BY last_use, created")
-            for row in rows:
-                if excess <= 0:
-                    break
-                removed.append(CacheEntry(*row))
-                excess -= removed[-1].size
-            rows.close()
-            _remove_entries(db, [(e.key,) for e in removed])
-        return removed
-
-    def cache_drop(self, template: str, keep_definition: str) -> list[CacheEntry]:
-        sql = f"SELECT {CACHE_COLUMNS} FROM dispel_cache WHERE template = ? AND definition <> ?"
-        with self._transaction() as db:
-            removed = [CacheEntry(*row) for row in db.execute(sql, (template, keep_definition))]
-            _remove_entries(db, [(e.key,) for e in removed])
-        return removed
-
-    def cache_entries(self) -> list[CacheEntry]:
-        rows = self._db().execute(f"SELECT {CACHE_COLUMNS} FROM dispel_cache ORDER BY last_use, created")
-        return [CacheEntry(*row) for row in rows]
-
-    def acquire_lease(self, key: str, holder: str, expires: float) -> Lease:
-        now = time.time()
-        with self._transaction() as db:
-            sql = "SELECT key, holder, expires, status, reason FROM dispel_leases WHERE key = ?"
-            row = db.execute(sql, (key,)).fetchone()
-            if row and row[1] != holder and row[2] >= now:
-                return Lease(*row)
-            db.execute("DELETE FROM dispel_leases WHERE expires < ?", (now - 60,))
-            sql = "INSERT OR REPLACE INTO dispel_leases (key, holder, expires, status, reason) VALUES (?, ?, ?, NULL, '')"
-            db.execute(sql, (key, holder, expires))
-        return Lease(key, holder, expires)
-
-    def release_lease(
-        self, key: str, holder: str, *, status: int | None = None, reason: str = "", keep: float = 0.0
-    ) -> None:
-        if status is None or keep <= 0:
-            self._db().execute("DELETE FROM dispel_leases WHERE key = ? AND holder = ?", (key, holder))
-            return
-        sql = "UPDATE dispel_leases SET status = ?, reason = ?, expires = ? WHERE key = ? AND holder = ?"
-        self._db().execute(sql, (status, reason, time.time() + keep, key, holder))
-
-    def add_counter(self, name: str, amount: int = 1) -> None:
-        _add(self._db(), name, amount)
-
-    def counter(self, name: str) -> int:
-        return _counter(self._db(), name)
-
-    def counters(self, prefix: str) -> dict[str, int]:
-        sql = "SELECT name, value FROM counters WHERE substr(name, 1, ?) = ?"
-        return {name: int(value) for name, value in self._db().execute(sql, (len(prefix), prefix))}
 
     # --- content digests ------------------------------------------------------------------
 
@@ -444,7 +351,7 @@ def _purge(db: sqlite3.Connection, now: float) -> int:
 
 def _conflicting_roots(db: sqlite3.Connection, lock: LockRecord) -> list[str]:
     """Roots of stored locks that overlap ``lock`` and are not both shared."""
-    ancestors = _ancestors(lock.root)
+    ancestors = keys.ancestors(lock.root)
     overlap = ["root = ?"]
     params: list[object] = [lock.scope, lock.root]
     if ancestors:
@@ -452,53 +359,9 @@ def _conflicting_roots(db: sqlite3.Connection, lock: LockRecord) -> list[str]:
         params.extend(ancestors)
     if lock.depth == "infinity":
         overlap.append("(root >= ? AND root < ? AND root <> ?)")
-        params.extend([*_subtree(lock.root), lock.root])
+        params.extend([*keys.subtree(lock.root), lock.root])
     sql = (
         "SELECT DISTINCT root FROM locks WHERE NOT (scope = 'shared' AND ? = 'shared')"
         f" AND ({' OR '.join(overlap)}) ORDER BY root"
     )
     return [root for (root,) in db.execute(sql, params)]
-
-
-def _ancestors(root: str) -> list[str]:
-    """Proper ancestors of a normalised root: ``/a/b`` -> ``['/', '/a']``."""
-    parts = root.strip("/").split("/") if root.strip("/") else []
-    return ["/" + "/".join(parts[:i]) for i in range(len(parts))]
-
-
-def _subtree(root: str) -> tuple[str, str]:
-    """Bounds ``lo <= key < hi`` of every key below ``root``.
-
-    Every string that starts with ``root/`` sorts between ``root/`` and
-    ``root0`` (``'0'`` follows ``'/'``), in SQLite's byte order as in Python's.
-    """
-    prefix = root.rstrip("/") + "/"
-    return prefix, prefix[:-1] + "0"
-
-
-def _moved_url(url: str, src: str, dest: str) -> str:
-    """Where ``url`` (``src`` or below it) lands when ``src`` moves to ``dest``."""
-    if url == src:
-        return dest
-    return dest.rstrip("/") + url[len(src.rstrip("/")) :]
-
-
-def _add(db: sqlite3.Connection, name: str, amount: int) -> None:
-    sql = "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = value + excluded.value"
-    db.execute(sql, (name, amount))
-
-
-def _counter(db: sqlite3.Connection, name: str) -> int:
-    row = db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _remove_entries(db: sqlite3.Connection, keys: list[tuple[str]]) -> None:
-    """Delete index entries (inside a transaction) and keep the running total right."""
-    if not keys:
-        return
-    freed = 0
-    for (key,) in keys:
-        row = db.execute("DELETE FROM dispel_cache WHERE key = ? RETURNING size", (key,)).fetchone()
-        freed += row[0] if row else 0
-    _add(db, CACHE_BYTES, -freed)

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from pymongo.collection import Collection
 
+from davgate.state import keys
 from davgate.state.api_records import IndexEntry
 from davgate.state.mongo.connection import Document, MongoConnection, upsert
-from davgate.state.sqlite import _subtree
 
 FIELDS = ("is_folder", "size", "modified", "checked")
 
@@ -35,7 +35,7 @@ class IndexMixin(MongoConnection):
             upsert(index.replace_one, key, _document(entry))
 
     def index_remove(self, namespace: str, adaptor: str, path: str) -> None:
-        low, high = _subtree(path)
+        low, high = keys.subtree(path)
         below = [{"path": path}, {"path": {"$gte": low, "$lt": high}}]
         self._index().delete_many({"namespace": namespace, "adaptor": adaptor, "$or": below})
 

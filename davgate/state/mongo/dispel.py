@@ -21,10 +21,9 @@ from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from davgate.state import CacheEntry, Lease
+from davgate.state import CACHE_BYTES, CacheEntry, Lease
 from davgate.state.mongo.connection import Document, MongoConnection, upsert
 
-CACHE_BYTES = "dispel_cache_bytes"  # the running total of dispel_cache sizes
 LRU = [("last_use", 1), ("created", 1)]
 LEASE_LITTER = 60.0  # seconds an ended lease is kept before any acquire removes it
 

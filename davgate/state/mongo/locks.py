@@ -27,9 +27,8 @@ import time
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 
-from davgate.state import LockConflict, LockRecord
+from davgate.state import LockConflict, LockRecord, keys
 from davgate.state.mongo.connection import Document, MongoConnection
-from davgate.state.sqlite import _ancestors, _subtree
 
 PENDING, GRANTED = "pending", "granted"
 PENDING_TTL = 5.0  # seconds an announced lock has to be granted
@@ -93,7 +92,7 @@ class LocksMixin(MongoConnection):
         if include_root:
             where.append({"root": root})
         if include_children:
-            low, high = _subtree(root)
+            low, high = keys.subtree(root)
             where.append({"root": {"$gte": low, "$lt": high, "$ne": root}})
         if not where:
             return []
@@ -119,11 +118,11 @@ def _live(now: float) -> Document:
 def _rivals(locks: Collection[Document], lock: LockRecord, now: float) -> list[Document]:
     """Live locks, granted or announced, that overlap ``lock`` and are not both shared."""
     overlap: list[Document] = [{"root": lock.root}]
-    ancestors = _ancestors(lock.root)
+    ancestors = keys.ancestors(lock.root)
     if ancestors:
         overlap.append({"depth": "infinity", "root": {"$in": ancestors}})
     if lock.depth == "infinity":
-        low, high = _subtree(lock.root)
+        low, high = keys.subtree(lock.root)
         overlap.append({"root": {"$gte": low, "$lt": high}})
     standing = {"$or": [{"state": GRANTED}, {"pending_until": {"$gte": now}}]}
     query: Document = {"_id": {"$ne": lock.token}, "$and": [{"$or": overlap}, _live(now), standing]}

@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError
 
-from davgate.state import PropertyValue
+from davgate.state import PropertyValue, keys
 from davgate.state.mongo.connection import Document, MongoConnection, upsert
-from davgate.state.sqlite import IN_BATCH, _moved_url, _subtree
 
 DUPLICATE_KEY = 11000
 
@@ -36,8 +35,8 @@ class PropertiesMixin(MongoConnection):
 
     def properties_of(self, urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
         found: dict[str, dict[str, PropertyValue]] = {}
-        for start in range(0, len(urls), IN_BATCH):
-            query = {"url": {"$in": list(urls[start : start + IN_BATCH])}}
+        for start in range(0, len(urls), keys.IN_BATCH):
+            query = {"url": {"$in": list(urls[start : start + keys.IN_BATCH])}}
             for document in self._properties().find(query, {"_id": 0, "url": 1, "name": 1, "value": 1}):
                 found.setdefault(document["url"], {})[document["name"]] = document["value"]
         return found
@@ -73,7 +72,7 @@ class PropertiesMixin(MongoConnection):
             return
         ids = [document["_id"] for document in found]
         moved = [
-            {"url": _moved_url(d["url"], src, dest), "name": d["name"], "value": d["value"]}
+            {"url": keys.moved(d["url"], src, dest), "name": d["name"], "value": d["value"]}
             for d in found
         ]
         targets = sorted({document["url"] for document in moved})
@@ -89,7 +88,7 @@ def _scope(url: str, with_children: bool) -> Document:
     if not with_children:
         return {"url": url}
     base = url.rstrip("/")
-    low, high = _subtree(base)
+    low, high = keys.subtree(base)
     return {"$or": [{"url": base}, {"url": {"$gte": low, "$lt": high}}]}
 
 
