@@ -34,6 +34,7 @@ from typing import BinaryIO
 
 from davgate import errors
 from davgate.dispel.counting import HITS, MISSES, Tally, counter_name
+from davgate.pids import process_alive
 from davgate.state import CacheEntry, StateStore
 
 log = logging.getLogger("davgate.dispel.cache")
@@ -160,16 +161,6 @@ class LocalBackend(CacheBackend):
 
 def blob_info(st: os.stat_result) -> BlobInfo:
     return BlobInfo(st.st_size, f"{st.st_ino:x}-{st.st_mtime_ns:x}-{st.st_size:x}")
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def file_digest(stream: BinaryIO) -> str:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import threading
 import time
 from typing import Any, BinaryIO
 
 from davgate import errors
 from davgate.dispel.cache import BlobInfo, CacheBackend, Staging, check_key
 from davgate.providers.s3.bucket import check_bucket, check_client_options, clean_prefix
-from davgate.providers.s3.client import make_client, translated
+from davgate.providers.s3.client import LazyClient, translated
 from davgate.providers.s3.download import ObjectReader
 from davgate.providers.s3.upload import S3Upload
 
@@ -52,17 +51,12 @@ class S3Backend(CacheBackend):
         self.bucket = options.bucket
         self.prefix = clean_prefix(options.prefix)
         self.staging = Staging(options.staging or default_staging())
-        self._client: Any = None
-        self._client_lock = threading.Lock()
+        self.clients = LazyClient(options)
 
     @property
     def client(self) -> Any:
         """The boto3 client, made on first use (so never shared across a fork)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = make_client(self.options)
-        return self._client
+        return self.clients.get()
 
     def object_key(self, key: str) -> str:
         return self.prefix + check_key(key)
@@ -132,10 +126,7 @@ class S3Backend(CacheBackend):
                         self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
 
     def close(self) -> None:
-        with self._client_lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self.clients.close()
 
 
 def where(key: str) -> str:

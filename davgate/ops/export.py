@@ -25,7 +25,8 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from davgate.ops.metrics import FAMILIES, LIVE_GAUGE, process_alive
+from davgate.ops.metrics import FAMILIES, LIVE_GAUGE
+from davgate.pids import process_alive
 
 log = logging.getLogger("davgate.metrics")
 

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
+from davgate.pids import process_alive
+
 if TYPE_CHECKING:
     from davgate.access_log import Finished
     from davgate.config import Config
@@ -279,11 +281,3 @@ def forget_process(folder: Path, pid: int) -> None:
         (folder / f"{LIVE_GAUGE}_{pid}.db").unlink()
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -11,14 +11,13 @@ multipart uploads (:mod:`.upload`), copies and moves server-side
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 from davgate import errors
 from davgate.providers import Entry, Mount, Upload
 from davgate.providers.s3.bucket import check_bucket, check_options, clean_prefix
-from davgate.providers.s3.client import CODE_ERRORS, make_client, translated
+from davgate.providers.s3.client import CODE_ERRORS, LazyClient, translated
 from davgate.providers.s3.copy import Copier
 from davgate.providers.s3.download import ObjectReader
 from davgate.providers.s3.listing import (
@@ -45,18 +44,13 @@ class S3Mount(Mount):
         check_options(path, options)
         self.root = clean_prefix(options.prefix)
         self.page_size = options.page_size
-        self._client: Any = None
-        self._client_lock = threading.Lock()
+        self.clients = LazyClient(options)
         self._copier: Copier | None = None
 
     @property
     def client(self) -> Any:
         """The mount's boto3 client, made on first use (so never shared across a fork)."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = make_client(self.options)
-        return self._client
+        return self.clients.get()
 
     @property
     def copier(self) -> Copier:
@@ -245,7 +239,5 @@ class S3Mount(Mount):
             log.warning("%s: cannot look for abandoned multipart uploads: %s", self.path, error)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-            self._copier = None
+        self.clients.close()
+        self._copier = None

@@ -121,3 +121,25 @@ def make_client(options: Any) -> Any:
         aws_secret_access_key=options.secret_key,
         config=config,
     )
+
+
+class LazyClient:
+    """The boto3 client of a mount or a cache, made on first use (so never shared across a fork), once for all threads."""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = make_client(self.options)
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
