@@ -7,16 +7,13 @@ process" is a second store opened on the same spec, raced from threads.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from davgate.state import CopyJob, IndexEntry, InfraRecord, RecordExists, StateStore, open_store
-
-Spec = tuple[str, dict[str, Any]]
+from davgate.state import CopyJob, IndexEntry, InfraRecord, RecordExists, StateStore
+from tests.state.suite import Spec, StoreSuite, race
 
 
 def job(job_id: str, owner: str = "u@x", created: float = 1.0, webhook: str = "") -> CopyJob:
@@ -27,36 +24,8 @@ def files(store: StateStore, namespace: str = "ns", name: str | None = None) -> 
     return [f"{e.adaptor}{e.path}" for e in store.index_files(namespace, name)]
 
 
-def race(count: int, action: Callable[[int], Any]) -> list[Any]:
-    results: list[Any] = [None] * count
-    start = threading.Barrier(count)
-
-    def run(i: int) -> None:
-        start.wait()
-        results[i] = action(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-class ApiRecordsContract:
+class ApiRecordsContract(StoreSuite):
     """What every state backend must do for the API. Subclasses define :meth:`store_spec`."""
-
-    def store_spec(self, tmp_path: Path) -> Spec:
-        raise NotImplementedError
-
-    def make_store(self, tmp_path: Path) -> StateStore:
-        kind, options = self.store_spec(tmp_path)
-        return open_store(kind, **options)
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[StateStore]:
-        with self.make_store(tmp_path) as store:
-            yield store
 
     @pytest.fixture
     def other(self, tmp_path: Path, store: StateStore) -> Iterator[StateStore]:

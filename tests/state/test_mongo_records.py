@@ -7,52 +7,21 @@ SQLite and on MongoDB shows that the Mongo store means the same by each call.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from davgate.state import CacheEntry, StateStore, open_store
-from tests.state.test_mongo_store import MongoServer, Spec
+from davgate.state import CacheEntry, StateStore
+from tests.state.suite import Spec, StoreSuite, race
+from tests.state.test_mongo_store import MongoServer
 
 
 def entry(key: str, size: int, last_use: float, *, template: str = "t", definition: str = "d") -> CacheEntry:
     return CacheEntry(key, template, definition, "p", size, "c", 1.0, 0, last_use)
 
 
-def race(count: int, action: Callable[[int], Any]) -> list[Any]:
-    """Run ``action(0..count-1)`` in threads released together; their results in order."""
-    results: list[Any] = [None] * count
-    start = threading.Barrier(count)
-
-    def run(number: int) -> None:
-        start.wait()
-        results[number] = action(number)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
-class RecordsContract:
-    def store_spec(self, tmp_path: Path) -> Spec:
-        raise NotImplementedError
-
-    def make_store(self, tmp_path: Path) -> StateStore:
-        kind, options = self.store_spec(tmp_path)
-        return open_store(kind, **options)
-
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[StateStore]:
-        with self.make_store(tmp_path) as store:
-            yield store
-
+class RecordsContract(StoreSuite):
     def in_own_stores(self, tmp_path: Path, count: int, action: Callable[[StateStore, int], Any]) -> list[Any]:
         """Race ``action`` in threads, each with a store of its own (as processes have)."""
         stores = [self.make_store(tmp_path) for _ in range(count)]

@@ -42,9 +42,9 @@ from davgate.state import LockConflict, StateStore, StateStoreError, open_store
 from davgate.state.mongo import SCHEMA, MongoStateStore, locks
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
 from tests.state.conftest import Peer
+from tests.state.suite import Spec
 from tests.state.test_sqlite_store import StateStoreContract, record
 
-Spec = tuple[str, dict[str, Any]]
 REAL_URL = os.environ.get("DAVGATE_TEST_MONGO_URL", "")
 SERVERS = ["mongomock", *(["mongodb"] if REAL_URL else [])]
 MOCK_URL = "mongodb://mongomock.invalid:27017"

@@ -24,14 +24,20 @@ from wsgidav.lock_man.lock_manager import LockManager
 from wsgidav.lock_man.lock_storage import LockStorageDict
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from davgate.state import LockConflict, LockRecord, StateStore, StateStoreError, open_store
+from davgate.state import (
+    LockConflict,
+    LockRecord,
+    StateStore,
+    StateStoreError,
+    open_store,
+)
 from davgate.state.sqlite import SCHEMA, SqliteStateStore
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
+from tests.state.suite import Spec, StoreSuite
 
 if TYPE_CHECKING:
     from tests.state.conftest import Peer
 
-Spec = tuple[str, dict[str, Any]]
 OWNER = b"<owner xmlns='DAV:'>tester</owner>"
 LOCK_KEYS = {"root", "type", "scope", "depth", "owner", "timeout", "principal", "expire", "token"}
 
@@ -87,20 +93,8 @@ def acquire(
     )
 
 
-class StateStoreContract:
+class StateStoreContract(StoreSuite):
     """What every state backend must do. Subclasses define :meth:`store_spec`."""
-
-    def store_spec(self, tmp_path: Path) -> Spec:
-        raise NotImplementedError
-
-    def make_store(self, tmp_path: Path) -> StateStore:
-        kind, options = self.store_spec(tmp_path)
-        return open_store(kind, **options)
-
-    @pytest.fixture
-    def store(self, tmp_path: Path):
-        with self.make_store(tmp_path) as store:
-            yield store
 
     @pytest.fixture
     def storage(self, store: StateStore) -> StoreLockStorage:
