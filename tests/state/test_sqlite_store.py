@@ -24,13 +24,7 @@ from wsgidav.lock_man.lock_manager import LockManager
 from wsgidav.lock_man.lock_storage import LockStorageDict
 from wsgidav.wsgidav_app import WsgiDAVApp
 
-from davgate.state import (
-    LockConflict,
-    LockRecord,
-    StateStore,
-    StateStoreError,
-    open_store,
-)
+from davgate.state import LockConflict, LockRecord, StateStore, StateStoreError, open_store
 from davgate.state.sqlite import SCHEMA, SqliteStateStore
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
 from tests.state.suite import Spec, StoreSuite
