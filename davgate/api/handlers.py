@@ -130,7 +130,8 @@ class Handlers:
     # -- staging ----------------------------------------------------------------------
 
     def post_copy(self, request: Request) -> Reply:
-        jobs = staging.parse_jobs(request.json(), request.caller, self.service.registry.visible(request.caller))
+        visible = self.service.registry.visible(request.caller)
+        jobs = staging.parse_jobs(request.json(), request.caller, visible, self.service.options.webhook_allow)
         staging.queue(self.store, jobs)
         self.service.stager.poke()
         base = self.service.base_url(request.environ)

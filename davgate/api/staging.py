@@ -30,6 +30,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -56,7 +57,9 @@ PURGE_SECONDS = 3600.0
 RETRY_SECONDS = 5.0
 
 
-def parse_jobs(body: Any, caller: Caller, infrastructures: list[InfraRecord]) -> list[CopyJob]:
+def parse_jobs(
+    body: Any, caller: Caller, infrastructures: list[InfraRecord], webhook_allow: Sequence[str] = ()
+) -> list[CopyJob]:
     """The jobs of a ``POST /api/v1/copy`` body, resolved against the caller's infrastructures."""
     items = body if isinstance(body, list) else [body]
     if not items or len(items) > MAX_JOBS:
@@ -72,6 +75,8 @@ def parse_jobs(body: Any, caller: Caller, infrastructures: list[InfraRecord]) ->
         webhook = job.get("webhook", "")
         if webhook and not re.match(r"^https?://[^/\s?#]+", webhook):
             raise BadRequest(f"{where}.webhook: expected an http(s) URL", "invalid_value")
+        if webhook and not webhooks.allowed(webhook, webhook_allow):
+            raise BadRequest(f"{where}.webhook: this server sends webhooks only below api.webhook_allow", "invalid_value")
         route = {"from": resolve(job["from"], f"{where}.from", adaptors), "to": resolve(job["to"], f"{where}.to", adaptors)}
         jobs.append(CopyJob(caller.name, job_id, job["from"], job["to"], json.dumps(route), webhook, created=now, updated=now))
     if len({job.id for job in jobs}) < len(jobs):
@@ -236,6 +241,10 @@ class Stager:
     # -- webhooks --------------------------------------------------------------------
 
     def run_webhook(self, job: CopyJob) -> None:
+        if not webhooks.allowed(job.webhook, self.options.webhook_allow):  # queued before the list changed
+            log.warning("webhook of copy %s of %s: not sent, its URL is no longer allowed", job.id, job.owner)
+            self.store.webhook_result(job.owner, job.id, self.holder, delivered=False, retry_at=None)
+            return
         delivered = webhooks.deliver(job.webhook, webhooks.payload(job), self.options.webhook_timeout)
         now = time.time()
         again = None if delivered else webhooks.retry_at(job.hook_attempts, self.options.webhook_attempts, self.options.webhook_backoff, now)

@@ -7,6 +7,13 @@ delivery; anything else (another status, a redirect, no answer within
 seconds, doubled each time up to 300, until ``api.webhook_attempts``
 attempts were made. Attempts are records in the state store, so a restart
 neither loses nor repeats a delivered webhook.
+
+A webhook makes davgate send a request where its submitter says, from
+inside the data centre's network. ``api.webhook_allow`` lists the URLs
+webhooks may go to (a URL is allowed below one of them: same scheme, host
+and port, its path under that path); a job whose webhook is elsewhere is
+refused when submitted, and one already queued is not delivered if the list
+no longer allows it.
 """
 
 from __future__ import annotations
@@ -14,16 +21,40 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from davgate.state import CopyJob
 
-__all__ = ["deliver", "payload", "retry_at"]
+__all__ = ["allowed", "deliver", "payload", "retry_at"]
 
 log = logging.getLogger("davgate.api.webhooks")
 
 MAX_BACKOFF = 300.0
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def allowed(url: str, allow: Sequence[str]) -> bool:
+    """True if ``url`` is an http(s) URL that ``allow`` permits: any, when it is empty, else one below an entry."""
+    try:
+        target = urlsplit(url)
+        if target.scheme not in DEFAULT_PORTS or not target.hostname or target.port == 0:
+            return False
+        if any(segment in (".", "..") for segment in unquote(target.path).split("/")):
+            return False  # a path that climbs out of an allowed one once the receiver normalises it
+        return not allow or any(below(target, urlsplit(entry)) for entry in allow)
+    except ValueError:  # a port that is no number, a broken IPv6 literal
+        return False
+
+
+def below(target: SplitResult, entry: SplitResult) -> bool:
+    if (target.scheme, target.hostname) != (entry.scheme.lower(), entry.hostname):
+        return False
+    if (target.port or DEFAULT_PORTS[target.scheme]) != (entry.port or DEFAULT_PORTS.get(entry.scheme.lower())):
+        return False
+    base = entry.path.rstrip("/")
+    return target.path == base or target.path.startswith(base + "/")
 
 
 def payload(job: CopyJob) -> dict[str, Any]:

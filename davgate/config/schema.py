@@ -221,6 +221,7 @@ class ApiConfig:
     webhook_attempts: int = 6  # deliveries tried before a webhook is given up
     webhook_backoff: float = 2.0  # seconds before the first retry; doubled each time, at most 300
     webhook_timeout: float = 10.0  # seconds to connect and to get the answer
+    webhook_allow: tuple[Url, ...] = ()  # webhooks only to URLs below one of these (scheme, host, port, path); (): any
     poll_interval: float = 1.0  # seconds between looks at the job queue for work queued by other processes
     job_retention: float = 7 * 24 * 3600  # seconds finished jobs are kept
     max_body: int = 1 * MiB  # largest request body the API reads

@@ -177,3 +177,27 @@ def test_copies_run_at_most_copy_workers_at_once(make_api: Callable[..., Api]) -
 
     wait_until(all_done, timeout=20, interval=0.02)
     assert most == 1
+
+
+def test_webhooks_go_only_where_the_configuration_allows(make_api: Callable[..., Api], webhook: Listener) -> None:
+    base = webhook.url.rsplit("/", 1)[0]
+    api = make_api(webhook_allow=[f"{base}/hook"])
+    token = api.register("owner@example.org")
+    assert api.call("POST", "/infrastructure", infrastructure(), token=token).status == 201
+    for elsewhere in (f"{base}/other", f"{base}/hook/../admin", "http://127.0.0.1:9/hook", f"{base}/hookX"):
+        reply = api.call("POST", "/copy", [{"id": "c0", "from": "other:/none", "to": "other:/a", "webhook": elsewhere}], token=token)
+        assert (reply.status, reply.json["error"]) == (400, "invalid_value"), elsewhere
+        assert "api.webhook_allow" in reply.text
+    jobs = [{"id": "c1", "from": "other:/none", "to": "other:/a", "webhook": f"{webhook.url}/job?c=1"}]
+    assert api.call("POST", "/copy", jobs, token=token).status == 202
+    wait_until(lambda: webhook.bodies("c1"), timeout=10)
+
+
+def test_a_queued_webhook_no_longer_allowed_is_not_sent(
+    make_api: Callable[..., Api], webhook: Listener, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = make_api(webhook_allow=["https://engine.example.org/hooks"])
+    job = CopyJob("owner@example.org", "c1", "other:/a", "other:/b", "{}", webhook.url, state="done")
+    api.app.api.stager.run_webhook(job)  # as the scheduler would, for a job queued under another list
+    assert "no longer allowed" in caplog.text
+    assert not webhook.received
