@@ -16,7 +16,10 @@ REASON_NAMESPACE = "urn:davgate"  # RFC 4918 16 lets DAV:error carry elements of
 
 
 class Refused(Exception):
-    """A request refused before it reaches WsgiDAV; ``reason`` is one line for the client.
+    """A request refused with a 4xx; ``reason`` is one line for the client.
+
+    Raised by the request guard before WsgiDAV runs, and answered by
+    davgate's own handlers behind it (a PROPFIND of a whole tree).
 
     ``condition`` names the WebDAV precondition that failed (RFC 4918 16),
     e.g. ``propfind-finite-depth``: the answer is then a ``DAV:error`` body

@@ -13,10 +13,10 @@ Taken here: ``Depth: 0`` or ``1`` on a file or folder of a mount that uses
 davgate's shared resources, without conditional headers. ``Depth:
 infinity`` on any folder (and a PROPFIND without Depth, which RFC 4918 reads
 as infinity) is refused with 403 ``DAV:propfind-finite-depth``, as Apache
-and nginx refuse it, unless ``server.propfind_depth_infinity`` allows it:
-one request must not make the server walk a whole tree. Everything else —
-an allowed ``Depth: infinity``, the virtual folders above the mounts,
-DISPEL's virtual tree, ``If``/``If-Match``/… — goes to WsgiDAV as before. The properties
+refuses it, unless ``server.propfind_depth_infinity`` allows it: one
+request must not make the server walk a whole tree. Everything else — an
+allowed ``Depth: infinity``, the virtual folders above the mounts, DISPEL's
+virtual tree, ``If``/``If-Match``/… — goes to WsgiDAV as before. The properties
 read the same on both paths (tests/wsgi/test_propfind.py compares them),
 except where WsgiDAV falls short of RFC 4918: ``<propname/>`` is answered
 (WsgiDAV answers nothing) and ``<include/>`` adds its properties to
