@@ -43,10 +43,14 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, required=True, help="an empty folder for everything the run makes")
     parser.add_argument("--quick", action="store_true", help="small sizes, one round: a smoke run")
     parser.add_argument("--rounds", type=int, help="rounds per phase (default: 3, or 1 with --quick)")
-    parser.add_argument("--profile", action="store_true", help="after the phases, py-spy davgate under the PROPFIND and 4 KiB loads")
+    parser.add_argument(
+        "--profile", action="store_true", help="after the phases, py-spy davgate under the PROPFIND and 4 KiB loads"
+    )
     parser.add_argument("--engine", help="davgate's server.engine (default: davgate's own default, cheroot)")
     parser.add_argument("--only", help="run only these phases, comma-separated (e.g. small_get,small_put)")
-    parser.add_argument("--out", type=Path, help="the JSON file (default bench/results/latest.json, quick.json with --quick)")
+    parser.add_argument(
+        "--out", type=Path, help="the JSON file (default bench/results/latest.json, quick.json with --quick)"
+    )
     return parser.parse_args(argv)
 
 
@@ -96,7 +100,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def set_up(stack: contextlib.ExitStack, work: Path, settings: Settings, backend_cpu: list[float], engine: str | None) -> Context:
+def set_up(
+    stack: contextlib.ExitStack, work: Path, settings: Settings, backend_cpu: list[float], engine: str | None
+) -> Context:
     fs = work / "fs"
     say(f"tmpfs of {settings.tmpfs} on {fs}")
     tmpfs.mount(fs, settings.tmpfs)
@@ -161,6 +167,7 @@ PROFILED = ("propfind_allprop", "small_get", "small_put")
 def profile_phase(ctx: Context, name: str, folder: Path) -> dict[str, Any]:
     s, davgate = ctx.settings, ctx.davgate
     options = {"connections": s.connections, "threads": s.wrk_threads, "seconds": s.wrk_seconds}
+
     def load() -> None:
         if name == "small_get":
             wrk(davgate, "get.lua", "/data/small/s-", s.small_files, **options)
@@ -187,7 +194,11 @@ def versions() -> dict[str, str]:
     stock = anchors.STOCK_VENV / "bin" / "python"
     return {
         "davgate": first_line("git", "-C", str(REPO), "describe", "--always", "--dirty"),
-        "stock_wsgidav": first_line(str(stock), "-c", "import wsgidav, cheroot; print('WsgiDAV', wsgidav.__version__, 'cheroot', cheroot.__version__)"),
+        "stock_wsgidav": first_line(
+            str(stock),
+            "-c",
+            "import wsgidav, cheroot; print('WsgiDAV', wsgidav.__version__, 'cheroot', cheroot.__version__)",
+        ),
         "rclone": first_line("rclone", "version"),
         "nginx": first_line("nginx", "-v"),
         "wrk": first_line("wrk", "-v"),

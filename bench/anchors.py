@@ -55,7 +55,12 @@ def stock_wsgidav(root: Path, work: Path) -> Server:
             "port": port,
             "server": "cheroot",
             "provider_mapping": {"/": str(root)},
-            "http_authenticator": {"domain_controller": None, "accept_basic": True, "accept_digest": False, "default_to_digest": False},
+            "http_authenticator": {
+                "domain_controller": None,
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+            },
             "simple_dc": {"user_mapping": {"*": True}},  # anonymous
             "property_manager": True,  # in memory
             "lock_storage": True,  # in memory
@@ -77,7 +82,17 @@ def rclone(root: Path, work: Path) -> Server:
     def launch(port: int, folder: Path) -> Server:
         config = folder / "rclone.conf"
         config.touch()
-        command = [executable, "serve", "webdav", str(root), "--addr", f"127.0.0.1:{port}", "--config", str(config), "-q"]
+        command = [
+            executable,
+            "serve",
+            "webdav",
+            str(root),
+            "--addr",
+            f"127.0.0.1:{port}",
+            "--config",
+            str(config),
+            "-q",
+        ]
         return spawn("rclone", command, folder / "log")
 
     return start_on_free_port("rclone", launch, work)

@@ -44,12 +44,16 @@ class Transfer:
         return self.bytes / self.seconds / 1e6
 
 
-def curl(server: Server, urls: list[str], *args: str, expect: tuple[int, ...] = (200,), output: str = "/dev/null") -> list[Transfer]:
+def curl(
+    server: Server, urls: list[str], *args: str, expect: tuple[int, ...] = (200,), output: str = "/dev/null"
+) -> list[Transfer]:
     """One curl process, one keep-alive connection, ``urls`` in turn."""
     return curl_many(server, [(url, output) for url in urls], *args, expect=expect)
 
 
-def curl_many(server: Server, targets: list[tuple[str, str]], *args: str, expect: tuple[int, ...] = (200,)) -> list[Transfer]:
+def curl_many(
+    server: Server, targets: list[tuple[str, str]], *args: str, expect: tuple[int, ...] = (200,)
+) -> list[Transfer]:
     """One curl process for ``targets`` (url, output file); ``args`` may make it run them in parallel."""
     command = ["curl", "-s", "-S", "--http1.1", "-H", "Expect:", "-w", "%{json}\\n"]
     for name, value in basic_header(server.auth).items():
@@ -101,9 +105,13 @@ class Load:
         return self.requests / self.seconds
 
 
-def wrk(server: Server, script: str, prefix: str, count: int, *, connections: int, threads: int, seconds: int, size: int = 0) -> Load:
+def wrk(
+    server: Server, script: str, prefix: str, count: int, *, connections: int, threads: int, seconds: int, size: int = 0
+) -> Load:
     """wrk with ``script`` (bench/wrk/*.lua) over the paths ``prefix`` + 0..count-1."""
-    env = dict(os.environ, BENCH_PREFIX=prefix, BENCH_COUNT=str(count), BENCH_SIZE=str(size), BENCH_LUA_DIR=str(WRK_SCRIPTS))
+    env = dict(
+        os.environ, BENCH_PREFIX=prefix, BENCH_COUNT=str(count), BENCH_SIZE=str(size), BENCH_LUA_DIR=str(WRK_SCRIPTS)
+    )
     env["BENCH_AUTH"] = basic_header(server.auth).get("Authorization", "")
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
@@ -112,10 +120,14 @@ def wrk(server: Server, script: str, prefix: str, count: int, *, connections: in
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 60, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCHJSON ")]
     if done.returncode != 0 or not lines:
-        raise BenchError(f"wrk {script} on {server.name} failed ({done.returncode}): {done.stderr.strip()} {done.stdout[-500:]}")
+        raise BenchError(
+            f"wrk {script} on {server.name} failed ({done.returncode}): {done.stderr.strip()} {done.stdout[-500:]}"
+        )
     info = json.loads(lines[-1].removeprefix("BENCHJSON "))
     if info["status"] > MAX_FAILED_SHARE * info["requests"]:
-        raise BenchError(f"wrk {script} on {server.name}: {info['status']} of {info['requests']} responses had status >= 400")
+        raise BenchError(
+            f"wrk {script} on {server.name}: {info['status']} of {info['requests']} responses had status >= 400"
+        )
     errors = info["connect"] + info["read"] + info["write"] + info["timeout"]
     ok = info["requests"] - info["status"]
     return Load(ok, info["duration_us"] / 1e6, info["status"], errors, info["p50_us"] / 1e3, info["p99_us"] / 1e3)

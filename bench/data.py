@@ -1,13 +1,13 @@
 """The data every server serves, written to the tmpfs before any server starts.
 
-    www/big.bin            the large file (GET; also the PUT source)
-    www/props/f-NNNNN      the PROPFIND folder's files
-    www/small/s-NNNN       4 KiB files for the GET clients
-    www/small/put/         where the PUT clients write
-    www/put/               large PUT targets (removed after each measurement)
-    www/p9/                a file of the warm DISPEL result's size (written later)
-    sftp/big.bin           a hard link to www/big.bin, the sftp mount's root
-    demo/tiffstore/...     ``davgate demo-data``
+www/big.bin            the large file (GET; also the PUT source)
+www/props/f-NNNNN      the PROPFIND folder's files
+www/small/s-NNNN       4 KiB files for the GET clients
+www/small/put/         where the PUT clients write
+www/put/               large PUT targets (removed after each measurement)
+www/p9/                a file of the warm DISPEL result's size (written later)
+sftp/big.bin           a hard link to www/big.bin, the sftp mount's root
+demo/tiffstore/...     ``davgate demo-data``
 """
 
 from __future__ import annotations
@@ -49,4 +49,3 @@ def prepare(fs: Path, settings: Settings) -> None:
         random_file(remote, settings.remote_bytes)
     (fs / "cache").mkdir()
     subprocess.run([sys.executable, "-m", "davgate", "demo-data", str(fs / "demo")], check=True, capture_output=True)
-

@@ -154,7 +154,9 @@ def cold_windows(ctx: Context, r: int) -> list[tuple[int, str]]:
 def tiffstore_cold(ctx: Context) -> Phase:
     """P10: a window nobody asked for yet, as the client sees it, against a warm tifffile + numpy."""
     n = ctx.settings.cold_windows
-    phase = Phase("tiffstore_cold", f"cold tiffstore window {SEED_WINDOW} (1200 x 400) of {SEED}, median of {n}", "ms", "lower")
+    phase = Phase(
+        "tiffstore_cold", f"cold tiffstore window {SEED_WINDOW} (1200 x 400) of {SEED}, median of {n}", "ms", "lower"
+    )
     warm_up_pipelines(ctx)
     before = executions(ctx)
 

@@ -12,7 +12,10 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def describe() -> dict[str, object]:
-    cpu = next((line.split(":", 1)[1].strip() for line in read_lines("/proc/cpuinfo") if line.startswith("model name")), "unknown")
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in read_lines("/proc/cpuinfo") if line.startswith("model name")),
+        "unknown",
+    )
     mem_kib = next(int(line.split()[1]) for line in read_lines("/proc/meminfo") if line.startswith("MemTotal:"))
     return {
         "nproc": os.cpu_count(),

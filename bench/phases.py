@@ -40,7 +40,9 @@ def touch(ctx: Context) -> Callable[[str], None]:
         server = ctx.servers[name]
         url = server.data_url("small/s-0000")
         targets = [(url, "/dev/null")] * WARM_CONNECTIONS
-        clients.curl_many(server, targets, "--parallel", "--parallel-immediate", "--parallel-max", str(WARM_CONNECTIONS))
+        clients.curl_many(
+            server, targets, "--parallel", "--parallel-immediate", "--parallel-max", str(WARM_CONNECTIONS)
+        )
 
     return warm_up
 

@@ -55,7 +55,9 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
-def spawn(name: str, command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Server:
+def spawn(
+    name: str, command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> Server:
     with log.open("ab") as out:
         process = subprocess.Popen(
             command,
@@ -69,7 +71,9 @@ def spawn(name: str, command: list[str], log: Path, env: dict[str, str] | None =
     return Server(name, process, log)
 
 
-def wait_ready(server: Server, probe_url: str, headers: dict[str, str] | None = None, timeout: float = START_TIMEOUT) -> None:
+def wait_ready(
+    server: Server, probe_url: str, headers: dict[str, str] | None = None, timeout: float = START_TIMEOUT
+) -> None:
     """Wait until ``probe_url`` answers with a status below 500."""
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(probe_url, method="OPTIONS", headers=headers or {})

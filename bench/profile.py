@@ -107,7 +107,10 @@ def name(frame: str) -> str:
 def text(title: str, summary: dict[str, list[tuple[str, float]]]) -> str:
     counts = dict(summary["samples"])
     lines = [f"{title}: {counts['working']:.0f} samples at work ({counts['waiting']:.0f} waiting, left out)"]
-    lines.append("  self % by package: " + ", ".join(f"{who} {pct:.0f}" for who, pct in summary.get("self_by_package_percent", [])))
+    lines.append(
+        "  self % by package: "
+        + ", ".join(f"{who} {pct:.0f}" for who, pct in summary.get("self_by_package_percent", []))
+    )
     lines.append("  self %:")
     lines += [f"    {pct:5.1f}  {frame}" for frame, pct in summary["self_percent"]]
     lines.append("  inclusive %:")

@@ -62,7 +62,9 @@ def both(id_: str, what: str, values: list[tuple[str, float | None]], limit: flo
     return Target(id_, what, text, f"≥ {limit:g}× each", worst >= limit, round(worst, 3))
 
 
-def peak_rss(phases: dict[str, Any], who: str = "davgate", key: str = "peak_rss_mib") -> tuple[float | None, str | None]:
+def peak_rss(
+    phases: dict[str, Any], who: str = "davgate", key: str = "peak_rss_mib"
+) -> tuple[float | None, str | None]:
     peaks = [(p[key][who], name) for name, p in phases.items() if p.get(key, {}).get(who) is not None]
     return max(peaks) if peaks else (None, None)
 
@@ -71,8 +73,16 @@ def targets(phases: dict[str, Any]) -> list[Target]:
     found: list[Target] = [
         ratio_target("P1", "large GET vs nginx", ratio(phases, "big_get", "davgate", "nginx"), 1.0, True),
         ratio_target("P2", "large PUT (atomic) vs nginx", ratio(phases, "big_put", "davgate", "nginx"), 1.0, True),
-        ratio_target("P3", "PROPFIND allprop time vs rclone", ratio(phases, "propfind_allprop", "davgate", "rclone"), 1.0, False),
-        ratio_target("P3s", "(stretch) PROPFIND allprop time vs nginx", ratio(phases, "propfind_allprop", "davgate", "nginx"), 2.0, False),
+        ratio_target(
+            "P3", "PROPFIND allprop time vs rclone", ratio(phases, "propfind_allprop", "davgate", "rclone"), 1.0, False
+        ),
+        ratio_target(
+            "P3s",
+            "(stretch) PROPFIND allprop time vs nginx",
+            ratio(phases, "propfind_allprop", "davgate", "nginx"),
+            2.0,
+            False,
+        ),
         ratio_target("P4", "4 KiB GET req/s vs rclone", ratio(phases, "small_get", "davgate", "rclone"), 1.0, True),
         ratio_target("P5", "4 KiB PUT req/s vs rclone", ratio(phases, "small_put", "davgate", "rclone"), 1.0, True),
     ]
@@ -82,7 +92,9 @@ def targets(phases: dict[str, Any]) -> list[Target]:
     if rss is None:
         found.append(Target("P6", what, "not measured", f"≤ {RSS_LIMIT_MIB} MiB", None))
     else:
-        found.append(Target("P6", what, f"{rss:.0f} MiB ({where})", f"≤ {RSS_LIMIT_MIB} MiB", rss <= RSS_LIMIT_MIB, rss))
+        found.append(
+            Target("P6", what, f"{rss:.0f} MiB ({where})", f"≤ {RSS_LIMIT_MIB} MiB", rss <= RSS_LIMIT_MIB, rss)
+        )
     if pss is not None:  # the forked workers share their parent's pages; RSS counts each once per process
         what = "peak PSS (shared pages counted once), all davgate processes, any phase"
         found.append(Target("P6 PSS", what, f"{pss:.0f} MiB", f"≤ {RSS_LIMIT_MIB} MiB", pss <= RSS_LIMIT_MIB, pss))
@@ -97,7 +109,16 @@ def targets(phases: dict[str, Any]) -> list[Target]:
     runs = phases.get("single_flight", {}).get("samples", {}).get("davgate")
     if runs:
         text = ", ".join(f"{run:g}" for run in runs) + " execution(s)"
-        found.append(Target("P11", "16 concurrent identical cold DISPEL requests", text, "exactly 1", all(run == 1 for run in runs), max(runs)))
+        found.append(
+            Target(
+                "P11",
+                "16 concurrent identical cold DISPEL requests",
+                text,
+                "exactly 1",
+                all(run == 1 for run in runs),
+                max(runs),
+            )
+        )
     else:
         found.append(Target("P11", "16 concurrent identical cold DISPEL requests", "not measured", "exactly 1", None))
     return found
@@ -114,11 +135,17 @@ def anchor_table(phases: dict[str, Any]) -> list[str]:
     for name in ANCHOR_PHASES:
         if name in phases:
             p = phases[name]
-            rows.append(f"| {p['title']}, {p['unit']} | " + " | ".join(number(p["median"].get(a)) for a in ANCHORS) + " |")
+            rows.append(
+                f"| {p['title']}, {p['unit']} | " + " | ".join(number(p["median"].get(a)) for a in ANCHORS) + " |"
+            )
     for name in ANCHOR_PHASES:
         if name in phases:
             p = phases[name]
-            rows.append(f"| peak RSS during {p['title']}, MiB | " + " | ".join(number(p["peak_rss_mib"].get(a)) for a in ANCHORS) + " |")
+            rows.append(
+                f"| peak RSS during {p['title']}, MiB | "
+                + " | ".join(number(p["peak_rss_mib"].get(a)) for a in ANCHORS)
+                + " |"
+            )
     return rows
 
 

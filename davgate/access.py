@@ -122,7 +122,11 @@ class AccessPolicy:
 class Scopes:
     """The ``storage.*`` scopes of one token, as path prefixes per kind."""
 
-    KINDS: ClassVar[dict[Need, tuple[str, ...]]] = {Need.READ: ("read",), Need.CREATE: ("create", "modify"), Need.MODIFY: ("modify",)}
+    KINDS: ClassVar[dict[Need, tuple[str, ...]]] = {
+        Need.READ: ("read",),
+        Need.CREATE: ("create", "modify"),
+        Need.MODIFY: ("modify",),
+    }
 
     def __init__(self, grants: Iterable[tuple[str, tuple[str, ...]]]) -> None:
         self.grants = tuple(grants)

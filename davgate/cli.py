@@ -42,9 +42,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     from davgate.auth.tokens import token_command
 
-    return token_command(
-        args.key, args.email, args.ttl, args.aud, issuer=args.iss, scopes=args.scope, kid=args.kid
-    )
+    return token_command(args.key, args.email, args.ttl, args.aud, issuer=args.iss, scopes=args.scope, kid=args.kid)
 
 
 def cmd_sftp_enroll(args: argparse.Namespace) -> int:
@@ -70,10 +68,15 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--version", action="version", version=f"davgate {__version__}")
     main.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     main.add_argument(
-        "--log-format", choices=("text", "json"), help="log lines as text or one JSON object each (default: server.log_format, text)"
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines as text or one JSON object each (default: server.log_format, text)",
     )
     main.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto", help="progress bars on stderr (auto: on a terminal)"
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bars on stderr (auto: on a terminal)",
     )
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -82,7 +85,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind; 0 picks a free one")
     serve.add_argument("--log-level", default=argparse.SUPPRESS, help="as davgate --log-level, after the command")
-    serve.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help="as davgate --log-format")
+    serve.add_argument(
+        "--log-format", choices=("text", "json"), default=argparse.SUPPRESS, help="as davgate --log-format"
+    )
     serve.set_defaults(run=cmd_serve)
 
     check = commands.add_parser("check-config", help="validate a configuration file")
@@ -96,7 +101,9 @@ def parser() -> argparse.ArgumentParser:
     htpasswd.set_defaults(run=cmd_htpasswd)
 
     keygen = commands.add_parser("keygen", help="write a key pair; print its users-file entry")
-    keygen.add_argument("--out", required=True, type=Path, metavar="PREFIX", help="private key PREFIX, public PREFIX.pub")
+    keygen.add_argument(
+        "--out", required=True, type=Path, metavar="PREFIX", help="private key PREFIX, public PREFIX.pub"
+    )
     keygen.add_argument("--type", choices=("ed25519", "rsa", "ec"), default="ed25519")
     keygen.add_argument("--email", help="the user's e-mail, the key of the users-file entry")
     keygen.add_argument("--name", help="the user's name in the entry (default: the e-mail)")

@@ -27,11 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests import rgw as rgw_module
-from tests.helpers import USERS, ServerLauncher
-from tests.reliability.soak import Soak, Target
-from tests.reliability.soak_env import dispel_urls, expected_dispel, soak_config, writable_mounts
-from tests.sshd import start_sshd
+from tests import rgw as rgw_module  # noqa: E402 - after the repository is on sys.path
+from tests.helpers import USERS, ServerLauncher  # noqa: E402 - after the repository is on sys.path
+from tests.reliability.soak import Soak, Target  # noqa: E402 - after the repository is on sys.path
+from tests.reliability.soak_env import dispel_urls, expected_dispel, soak_config, writable_mounts  # noqa: E402 - after the repository is on sys.path
+from tests.sshd import start_sshd  # noqa: E402 - after the repository is on sys.path
 
 
 def arguments() -> argparse.Namespace:

@@ -101,9 +101,7 @@ class Server:
                 f"davgate (or a process it started) was still running {timeout:g} s "
                 f"after SIGTERM (exit code {code}); killed.\n{tail(self.log_text())}"
             ) from None
-        assert code == 0, (
-            f"davgate exited with {code} after SIGTERM:\n{tail(self.log_text())}"
-        )
+        assert code == 0, f"davgate exited with {code} after SIGTERM:\n{tail(self.log_text())}"
 
     def kill(self) -> None:
         """SIGKILL the server and every process of its group."""
@@ -133,9 +131,7 @@ class ServerLauncher:
         folder = self.base / f"server-{next(self.numbers)}"
         folder.mkdir(parents=True)
         config_path = folder / "davgate.yaml"
-        config_path.write_text(
-            yaml.safe_dump(server_config(config, workers), sort_keys=False)
-        )
+        config_path.write_text(yaml.safe_dump(server_config(config, workers), sort_keys=False))
         log_path = folder / "davgate.log"
         command = [
             sys.executable, "-m", "davgate", "serve",
@@ -156,9 +152,7 @@ class ServerLauncher:
             server.url = wait_until(
                 lambda: listening_url(server),
                 timeout=START_TIMEOUT,
-                message=lambda: (
-                    f"davgate did not report listening:\n{tail(server.log_text())}"
-                ),
+                message=lambda: f"davgate did not report listening:\n{tail(server.log_text())}",
             )
         except BaseException:
             server.kill()
@@ -217,7 +211,5 @@ def listening_url(server: Server) -> str | None:
         return match.group(1).rstrip("/")
     code = server.process.poll()
     if code is not None:
-        raise AssertionError(
-            f"davgate exited with {code} before listening:\n{tail(server.log_text())}"
-        )
+        raise AssertionError(f"davgate exited with {code} before listening:\n{tail(server.log_text())}")
     return None

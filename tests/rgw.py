@@ -161,4 +161,3 @@ def rgw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rgw]:
         yield gateway
     finally:
         stop(gateway)
-

@@ -54,7 +54,9 @@ def parse_json(data: bytes) -> Any:
     except RecursionError:
         raise BadRequest("the request body is nested too deeply", "bad_json") from None
     except ValueError:  # a number of more than 4300 digits, or NaN/Infinity
-        raise BadRequest("the request body has a number JSON does not allow (NaN, Infinity, or too many digits)", "bad_json") from None
+        raise BadRequest(
+            "the request body has a number JSON does not allow (NaN, Infinity, or too many digits)", "bad_json"
+        ) from None
 
 
 def _no_constant(name: str) -> Any:
@@ -85,7 +87,9 @@ def fields(
 def name_of(value: str, where: str) -> str:
     """A name that can be a path segment: letters, digits, '.', '_' and '-', 1 to 63 of them."""
     if not NAME.match(value):
-        raise BadRequest(f"{where}: expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", "invalid_value")
+        raise BadRequest(
+            f"{where}: expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", "invalid_value"
+        )
     return value
 
 

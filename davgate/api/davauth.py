@@ -12,14 +12,20 @@ both challenges: anonymous access never reaches a space.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 import logging
+from collections.abc import Callable, Iterable
 
 from davgate.access import SPACE_LIMIT
 from davgate.api.credentials import Refused
 from davgate.api.spaces import LiveSpaces
-from davgate.auth.bearer import PRIVATE_KEYS, TOKEN_SCOPES, VERIFIED_USER, BearerAuth, MalformedCredentials, parse_authorization
+from davgate.auth.bearer import (
+    PRIVATE_KEYS,
+    TOKEN_SCOPES,
+    VERIFIED_USER,
+    BearerAuth,
+    MalformedCredentials,
+    parse_authorization,
+)
 from davgate.auth.challenge import unauthorized
 from davgate.namespace import Namespace
 

@@ -182,5 +182,7 @@ class Handlers:
         owner = self.owner(request.caller)
         collection = metadata.check_key(request.params["collection"], "collection")
         predicate = metadata.parse_filter(request.query.get("filter"))
-        found = [{"_id": i, **doc} for i, doc in self.store.metadata_scan(owner, collection) if predicate({"_id": i, **doc})]
+        found = [
+            {"_id": i, **doc} for i, doc in self.store.metadata_scan(owner, collection) if predicate({"_id": i, **doc})
+        ]
         return Reply(200, found)

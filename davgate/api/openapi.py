@@ -14,7 +14,11 @@ ANY_OBJECT = {"type": "object", "additionalProperties": True}
 
 
 def obj(required: dict[str, Any], optional: dict[str, Any] | None = None, *, strict: bool = True) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "properties": {**required, **(optional or {})}, "required": list(required)}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": list(required),
+    }
     if strict:
         schema["additionalProperties"] = False
     return schema

@@ -215,8 +215,12 @@ def render(entry: IndexEntry, space: Space, base: str, host: str, port: int) -> 
         "type": "file",
         "mime": mimetypes.guess_type(entry.name)[0] or "application/octet-stream",
         "location": {
-            "name": entry.adaptor, "infrastructure": entry.namespace, "host": host, "port": port,
-            "type": "webdav", "mount": mount_of(adaptor.type, adaptor.options) if adaptor else "",
+            "name": entry.adaptor,
+            "infrastructure": entry.namespace,
+            "host": host,
+            "port": port,
+            "type": "webdav",
+            "mount": mount_of(adaptor.type, adaptor.options) if adaptor else "",
             "url": f"{base}/{entry.namespace}/{entry.adaptor}{quote(entry.path)}",
         },  # fmt: skip
     }

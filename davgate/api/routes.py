@@ -18,7 +18,15 @@ from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from davgate.api.checks import parse_json
-from davgate.api.errors import ApiError, BadRequest, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, json_response
+from davgate.api.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    json_response,
+)
 from davgate.api.tokens import Caller
 
 __all__ = ["Reply", "Request", "Router"]

@@ -70,7 +70,9 @@ class ApiService:
         """How clients reach this server: ``api.public_url``, else the request's own scheme and Host."""
         if self.options.public_url:
             return self.options.public_url.rstrip("/")
-        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+        host = (
+            environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+        )
         return f"{environ.get('wsgi.url_scheme', 'http')}://{host}"
 
     def wrap(self, dav: Callable) -> Gateway:

@@ -123,8 +123,13 @@ def parse(body: Any) -> tuple[InfraSpec, Secrets]:
     if name.lower() in RESERVED_NAMES:
         raise BadRequest(f"name: {name!r} is reserved", "invalid_value")
     secrets = Secrets()
-    adaptors = tuple(adaptor(item, f"storageAdaptorContainers[{i}]", secrets) for i, item in enumerate(top["storageAdaptorContainers"]))
-    logic = tuple(logic_container(item, f"logicContainers[{i}]", secrets) for i, item in enumerate(top.get("logicContainers", [])))
+    adaptors = tuple(
+        adaptor(item, f"storageAdaptorContainers[{i}]", secrets)
+        for i, item in enumerate(top["storageAdaptorContainers"])
+    )
+    logic = tuple(
+        logic_container(item, f"logicContainers[{i}]", secrets) for i, item in enumerate(top.get("logicContainers", []))
+    )
     if not adaptors:
         raise BadRequest("storageAdaptorContainers: at least one storage adaptor is needed", "invalid_value")
     unique([a.name for a in adaptors], "storageAdaptorContainers")
@@ -190,7 +195,9 @@ def kind_of(value: Any, where: str, known: Mapping[str, Any]) -> str:
         raise BadRequest(f"{where}.type: {'required field is missing' if kind is None else 'expected a string'}",
                          "missing_field" if kind is None else "wrong_type")  # fmt: skip
     if kind not in known:
-        raise BadRequest(f"{where}.type: {kind[:40]!r} is not supported (supported: {', '.join(known)})", "unsupported_type")
+        raise BadRequest(
+            f"{where}.type: {kind[:40]!r} is not supported (supported: {', '.join(known)})", "unsupported_type"
+        )
     return kind
 
 

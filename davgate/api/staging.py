@@ -76,9 +76,16 @@ def parse_jobs(
         if webhook and not re.match(r"^https?://[^/\s?#]+", webhook):
             raise BadRequest(f"{where}.webhook: expected an http(s) URL", "invalid_value")
         if webhook and not webhooks.allowed(webhook, webhook_allow):
-            raise BadRequest(f"{where}.webhook: this server sends webhooks only below api.webhook_allow", "invalid_value")
-        route = {"from": resolve(job["from"], f"{where}.from", adaptors), "to": resolve(job["to"], f"{where}.to", adaptors)}
-        jobs.append(CopyJob(caller.name, job_id, job["from"], job["to"], json.dumps(route), webhook, created=now, updated=now))
+            raise BadRequest(
+                f"{where}.webhook: this server sends webhooks only below api.webhook_allow", "invalid_value"
+            )
+        route = {
+            "from": resolve(job["from"], f"{where}.from", adaptors),
+            "to": resolve(job["to"], f"{where}.to", adaptors),
+        }
+        jobs.append(
+            CopyJob(caller.name, job_id, job["from"], job["to"], json.dumps(route), webhook, created=now, updated=now)
+        )
     if len({job.id for job in jobs}) < len(jobs):
         raise BadRequest("two jobs have the same id", "invalid_value")
     return jobs
@@ -97,7 +104,10 @@ def resolve(text: str, where: str, adaptors: set[tuple[str, str]]) -> list[str]:
     if not found:
         raise BadRequest(f"{where}: no adaptor {ref!r} in your infrastructures", "unknown_adaptor")
     if len(found) > 1:
-        raise BadRequest(f"{where}: several infrastructures have an adaptor {name!r}; write <infrastructure>/{name}:<path>", "ambiguous_adaptor")
+        raise BadRequest(
+            f"{where}: several infrastructures have an adaptor {name!r}; write <infrastructure>/{name}:<path>",
+            "ambiguous_adaptor",
+        )
     return [found[0][0], found[0][1], "/".join(segments) + ("/" if path.endswith("/") and segments else "")]
 
 
@@ -122,7 +132,9 @@ def show(job: CopyJob) -> dict[str, Any]:
 class Stager:
     """This process's share of the staging work: copies, webhooks, cleaning up."""
 
-    def __init__(self, store: StateStore, namespace: Namespace, spaces: LiveSpaces, index: Index, options: ApiConfig) -> None:
+    def __init__(
+        self, store: StateStore, namespace: Namespace, spaces: LiveSpaces, index: Index, options: ApiConfig
+    ) -> None:
         self.store, self.namespace, self.spaces, self.index, self.options = store, namespace, spaces, index, options
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.copies = ThreadPoolExecutor(options.copy_workers, "davgate-api-copy")
@@ -236,7 +248,9 @@ class Stager:
 
     def finish(self, job: CopyJob, state: str, error: str, checksum: str = "") -> None:
         log.info("copy %s of %s: %s%s", job.id, job.owner, state, f" ({error})" if error else "")
-        self.store.job_finish(job.owner, job.id, self.holder, state=state, error=error, checksum=checksum, now=time.time())
+        self.store.job_finish(
+            job.owner, job.id, self.holder, state=state, error=error, checksum=checksum, now=time.time()
+        )
 
     # -- webhooks --------------------------------------------------------------------
 
@@ -247,7 +261,11 @@ class Stager:
             return
         delivered = webhooks.deliver(job.webhook, webhooks.payload(job), self.options.webhook_timeout)
         now = time.time()
-        again = None if delivered else webhooks.retry_at(job.hook_attempts, self.options.webhook_attempts, self.options.webhook_backoff, now)
+        again = (
+            None
+            if delivered
+            else webhooks.retry_at(job.hook_attempts, self.options.webhook_attempts, self.options.webhook_backoff, now)
+        )
         self.store.webhook_result(job.owner, job.id, self.holder, delivered=delivered, retry_at=again)
 
     def stop(self) -> None:

@@ -127,9 +127,7 @@ def _lookup(kind: str) -> object:
 
 def _import(target: str) -> object:
     """Import "package.module:name" or "package.module.name"."""
-    module, _, name = (
-        target.rpartition(":") if ":" in target else target.rpartition(".")
-    )
+    module, _, name = target.rpartition(":") if ":" in target else target.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
 
@@ -151,9 +149,7 @@ def _input_problem(user: object, password: object) -> str | None:
 
 
 def _refuse(user: object, reason: str, level: int = logging.WARNING) -> bool:
-    logger.log(
-        level, "authentication failed for user %s (%s)", _printable(user), reason
-    )
+    logger.log(level, "authentication failed for user %s (%s)", _printable(user), reason)
     return False
 
 

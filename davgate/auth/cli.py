@@ -32,9 +32,7 @@ def htpasswd_command(file: Path, user: str, password_stdin: bool) -> int:
         return _fail(str(e))
     except OSError as e:
         return _fail(f"cannot write {file}: {e.strerror or type(e).__name__}")
-    print(
-        f"user {user} {'updated' if replaced else 'added'} in {file}", file=sys.stderr
-    )
+    print(f"user {user} {'updated' if replaced else 'added'} in {file}", file=sys.stderr)
     return 0
 
 

@@ -56,9 +56,7 @@ class DomainController(BaseDomainController):
             return environ["REQUEST_METHOD"] not in READ_METHODS
         return True
 
-    def basic_auth_user(
-        self, realm: str, user_name: str, password: str, environ: dict
-    ) -> bool:
+    def basic_auth_user(self, realm: str, user_name: str, password: str, environ: dict) -> bool:
         backend = self.setup.passwords
         return backend is not None and backend.authenticate(user_name, password)
 

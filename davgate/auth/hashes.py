@@ -153,9 +153,7 @@ def _md5_crypt(pw: bytes, salt: bytes, magic: bytes) -> str:
 
 # --- SHA-crypt ($5$ SHA-256, $6$ SHA-512; Ulrich Drepper's specification) ---
 
-_SHA_CRYPT = re.compile(
-    r"\$([56])\$(?:rounds=([1-9][0-9]{0,9})\$)?([^$]{0,16})\$([./0-9A-Za-z]+)"
-)
+_SHA_CRYPT = re.compile(r"\$([56])\$(?:rounds=([1-9][0-9]{0,9})\$)?([^$]{0,16})\$([./0-9A-Za-z]+)")
 _SHA256_ORDER = (
     (0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14),
     (15, 25, 5), (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29),
@@ -188,9 +186,7 @@ def _sha512(data: bytes) -> bytes:
     return hashlib.sha512(data).digest()
 
 
-def _sha_crypt(
-    digest: Callable[[bytes], bytes], pw: bytes, salt: bytes, rounds: int
-) -> str:
+def _sha_crypt(digest: Callable[[bytes], bytes], pw: bytes, salt: bytes, rounds: int) -> str:
     alternate = digest(pw + salt + pw)
     ctx = pw + salt + _repeat(alternate, len(pw))
     bits = len(pw)

@@ -116,9 +116,7 @@ def parse_htpasswd(data: bytes, source: str) -> dict[str, str]:
         if entry is None:
             logger.warning("%s:%d: malformed line skipped", source, number)
         elif entry[0] in entries:
-            logger.warning(
-                "%s:%d: duplicate of user %r skipped", source, number, entry[0]
-            )
+            logger.warning("%s:%d: duplicate of user %r skipped", source, number, entry[0])
         else:
             entries[entry[0]] = entry[1]
             _warn_if_unsupported(source, number, *entry)
@@ -160,9 +158,7 @@ class VerificationCache:
     one verification instead of each running bcrypt.
     """
 
-    def __init__(
-        self, ttl: float = 300.0, max_size: int = 1024, clock: Clock = time.monotonic
-    ) -> None:
+    def __init__(self, ttl: float = 300.0, max_size: int = 1024, clock: Clock = time.monotonic) -> None:
         self._ttl, self._max_size, self._clock = ttl, max_size, clock
         self._key = secrets.token_bytes(32)
         self._expiry: OrderedDict[bytes, float] = OrderedDict()
@@ -282,9 +278,7 @@ def _with_user_line(data: bytes, user: str, new: str) -> tuple[list[bytes], bool
 
 
 def _write_atomically(target: Path, data: bytes, old: os.stat_result | None) -> None:
-    fd, temp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o600 if old is None else old.st_mode & 0o7777)

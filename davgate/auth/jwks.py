@@ -144,7 +144,9 @@ class JwksKeys:
         try:
             keys, problems = parse_jwks(fetch(self.source, self._timeout), self.source)
         except (OSError, ValueError, urllib.error.URLError) as e:
-            logger.error("JWKS %s cannot be fetched, keeping %d known keys: %s", self.source, len(self._keys), _reason(e))
+            logger.error(
+                "JWKS %s cannot be fetched, keeping %d known keys: %s", self.source, len(self._keys), _reason(e)
+            )
             return
         for problem in problems:
             logger.warning("JWKS %s: %s; key skipped", self.source, problem)

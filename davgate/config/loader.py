@@ -121,7 +121,9 @@ def check_access(config: Config) -> None:
         for level in ("read", "write") if access is not None else ():
             for i, principal in enumerate(getattr(access, level)):
                 if principal.startswith("@") and principal[1:] not in config.groups:
-                    raise ConfigError(f"mounts.{path}.access.{level}[{i}]", f"group {principal[1:]!r} is not defined in groups")
+                    raise ConfigError(
+                        f"mounts.{path}.access.{level}[{i}]", f"group {principal[1:]!r} is not defined in groups"
+                    )
 
 
 def check_dispel(config: Config) -> None:
@@ -134,9 +136,13 @@ def check_dispel(config: Config) -> None:
         if source is None:
             raise ConfigError(f"{key}.source", f"{mount.source!r} is not a configured mount")
         if source.type == "dispel":
-            raise ConfigError(f"{key}.source", "the source of a dispel mount is a storage mount, not another dispel mount")
+            raise ConfigError(
+                f"{key}.source", "the source of a dispel mount is a storage mount, not another dispel mount"
+            )
         if config.cache is None:
-            raise ConfigError("cache", f"the dispel mount {path} needs a cache section, e.g. {{type: local, root: var/cache}}")
+            raise ConfigError(
+                "cache", f"the dispel mount {path} needs a cache section, e.g. {{type: local, root: var/cache}}"
+            )
         for name, low in (("workers", 1), ("time_limit", 0.001), ("idle_timeout", 0.001), ("tile_size", 16)):
             if getattr(mount, name) < low:
                 raise ConfigError(f"{key}.{name}", f"expected at least {low:g}, got {getattr(mount, name)}")

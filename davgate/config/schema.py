@@ -209,7 +209,9 @@ class ApiConfig:
 
     admin_token: Optional[str] = field(default=None, repr=False)  # the administrator's x-access-token (16+ chars)
     folder: Optional[Path] = None  # native volumes, enrolled SSH keys; default: the SQLite file's folder (else ./var)
-    key: Optional[Path] = None  # Ed25519 key that signs API tokens, made on first start; default: <folder>/api-signing-key.pem
+    key: Optional[Path] = (
+        None  # Ed25519 key that signs API tokens, made on first start; default: <folder>/api-signing-key.pem
+    )
     public_url: Optional[Url] = None  # how clients reach davgate, for endpoint URLs; default: each request's Host
     token_ttl: int = 30 * 24 * 3600  # seconds an API token is valid
     rescan_interval: float = 300.0  # seconds before the query index lists a folder again

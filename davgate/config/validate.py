@@ -190,10 +190,7 @@ def type_choices(option: Any) -> tuple[Any, ...]:
 
 
 def has_default(field: dataclasses.Field) -> bool:
-    return (
-        field.default is not dataclasses.MISSING
-        or field.default_factory is not dataclasses.MISSING
-    )
+    return field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
 
 
 def int_from_text(value: Any) -> Any:

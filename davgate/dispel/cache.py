@@ -186,9 +186,7 @@ class Blob:
 class DispelCache:
     """The cache index (state store) and the blobs (backend) together."""
 
-    def __init__(
-        self, backend: CacheBackend, store: StateStore, max_bytes: int, *, hit_interval: float = 1.0
-    ) -> None:
+    def __init__(self, backend: CacheBackend, store: StateStore, max_bytes: int, *, hit_interval: float = 1.0) -> None:
         self.backend = backend
         self.store = store
         self.max_bytes = max_bytes
@@ -228,7 +226,9 @@ class DispelCache:
         intact = entry.size == info.size and file_digest(stream) == entry.digest
         stream.seek(0)
         if not intact:
-            log.warning("cache blob %s is corrupted (template %s, %s); making it again", key, entry.template, entry.params)
+            log.warning(
+                "cache blob %s is corrupted (template %s, %s); making it again", key, entry.template, entry.params
+            )
             self.backend.delete(key)
             self.store.cache_remove([key])
             return False

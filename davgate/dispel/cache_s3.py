@@ -67,7 +67,9 @@ class S3Backend(CacheBackend):
     def commit(self, key: str, staged: str) -> BlobInfo:
         options = self.options
         object_key = self.object_key(key)
-        upload = S3Upload(self.client, self.bucket, object_key, where(key), options.part_size, options.upload_concurrency)
+        upload = S3Upload(
+            self.client, self.bucket, object_key, where(key), options.part_size, options.upload_concurrency
+        )
         try:
             with open(staged, "rb") as source:
                 while chunk := source.read(options.part_size):
@@ -123,7 +125,9 @@ class S3Backend(CacheBackend):
                 for upload in page.get("Uploads", ()):
                     if upload["Initiated"].timestamp() < cutoff:
                         log.info("cache: aborting the unfinished upload of %s (%s)", upload["Key"], upload["Initiated"])
-                        self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
 
     def close(self) -> None:
         self.clients.close()

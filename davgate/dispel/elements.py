@@ -88,7 +88,9 @@ class Registry:
         except LookupError as error:
             raise LookupError(f"processing element {name!r} cannot be loaded: {error}") from None
         except Exception as error:
-            raise LookupError(f"processing element {name!r} cannot be loaded: {type(error).__name__}: {error}") from error
+            raise LookupError(
+                f"processing element {name!r} cannot be loaded: {type(error).__name__}: {error}"
+            ) from error
         if not callable(found):
             raise LookupError(f"processing element {name!r} is not callable")  # noqa: TRY004 - the registry's one error
         return found
@@ -236,7 +238,9 @@ def encode_csv(data: Any, ctx: Context, delimiter: str = ",") -> None:
     import numpy as np
 
     if isinstance(data, Mapping):
-        rows = "".join(f"{k}{delimiter}{json.dumps(v) if isinstance(v, (list, dict)) else v}\n" for k, v in data.items())
+        rows = "".join(
+            f"{k}{delimiter}{json.dumps(v) if isinstance(v, (list, dict)) else v}\n" for k, v in data.items()
+        )
         ctx.output.write(rows.encode())
         return
     array = np.asarray(data)

@@ -275,11 +275,15 @@ class Engine:
             self.cache.backend.discard(staged)
             raise
         now = time.time()
-        entry = CacheEntry(key, template.name, template.digest, params_text(selection), outcome.size, outcome.digest, now, 0, now)
+        entry = CacheEntry(
+            key, template.name, template.digest, params_text(selection), outcome.size, outcome.digest, now, 0, now
+        )
         try:
             return self.cache.put(entry, staged)
         except OSError as error:
-            raise ExecutionFailed(f"the result of {template.name} cannot be stored in the cache: {error.strerror}") from error
+            raise ExecutionFailed(
+                f"the result of {template.name} cannot be stored in the cache: {error.strerror}"
+            ) from error
 
     def gzipped(self, template: Template, selection: Selection, blob: Blob) -> Blob:
         """The gzip encoding of a result, made once and cached beside it."""
@@ -289,7 +293,10 @@ class Engine:
             staged = self.cache.backend.stage()
             try:
                 blob.file.seek(0)
-                with open(staged, "wb") as raw, gzip.GzipFile("", "wb", 6, raw, mtime=0) as out:  # no name, no time: stable
+                with (
+                    open(staged, "wb") as raw,
+                    gzip.GzipFile("", "wb", 6, raw, mtime=0) as out,
+                ):  # no name, no time: stable
                     while chunk := blob.file.read(1024 * 1024):
                         out.write(chunk)
                 with open(staged, "rb") as written:
@@ -299,7 +306,9 @@ class Engine:
                 self.cache.backend.discard(staged)
                 raise
             now = time.time()
-            entry = CacheEntry(key, template.name, template.digest, params_text(selection) + ".gz", size, digest, now, 0, now)
+            entry = CacheEntry(
+                key, template.name, template.digest, params_text(selection) + ".gz", size, digest, now, 0, now
+            )
             return self.cache.put(entry, staged)
 
         return self.flight.run(key, ready=lambda: self._cached(key), produce=produce, wait=60.0, lease=60.0)

@@ -152,7 +152,9 @@ class Executor:
             raise
         return process
 
-    def _exchange(self, process: PipelineProcess, job: Job, time_limit: float, reader: Callable[[], BinaryIO] | None) -> Outcome:
+    def _exchange(
+        self, process: PipelineProcess, job: Job, time_limit: float, reader: Callable[[], BinaryIO] | None
+    ) -> Outcome:
         deadline = time.monotonic() + time_limit
         stream: BinaryIO | None = None
         try:

@@ -69,7 +69,13 @@ class SingleFlight:
                 raise from_status(flight.error.status, flight.error.reason)
 
     def _lead(
-        self, key: str, flight: _Flight, ready: Callable[[], T | None], produce: Callable[[], T], deadline: float, lease: float
+        self,
+        key: str,
+        flight: _Flight,
+        ready: Callable[[], T | None],
+        produce: Callable[[], T],
+        deadline: float,
+        lease: float,
     ) -> T:
         try:
             return self._across_processes(key, ready, produce, deadline, lease)
@@ -95,7 +101,9 @@ class SingleFlight:
             if held.status is not None:
                 raise from_status(held.status, held.reason)
             if time.monotonic() + delay > deadline:
-                raise TimedOut("waited longer than the time limit for another server process to finish the same request")
+                raise TimedOut(
+                    "waited longer than the time limit for another server process to finish the same request"
+                )
             time.sleep(delay)
             delay = min(delay * 2, POLL_MAX)
             result = ready()

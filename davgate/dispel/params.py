@@ -341,7 +341,9 @@ def param_from_spec(spec: Any, key: str) -> Param:
     options = {k: v for k, v in spec.items() if k not in ("name", "type", "description")}
     for option, value in options.items():
         if option not in cls.options:
-            raise TemplateError(f"{key}.{option}", f"unknown option for {kind} (allowed: {', '.join(cls.options) or 'none'})")
+            raise TemplateError(
+                f"{key}.{option}", f"unknown option for {kind} (allowed: {', '.join(cls.options) or 'none'})"
+            )
         if not isinstance(value, OPTION_TYPES[option]) or isinstance(value, bool):
             raise TemplateError(f"{key}.{option}", f"expected {OPTION_TYPES[option].__name__}, got {value!r}")  # type: ignore[union-attr]
     try:

@@ -58,7 +58,9 @@ TOP_KEYS = {
     "description", "parameters", "input", "pipeline", "outputs", "default_output",
     "listed_outputs", "filename", "browse", "time_limit",
 }  # fmt: skip
-TEXT_LIKE = frozenset({"application/json", "application/xml", "application/csv", "application/x-ndjson", "application/yaml"})
+TEXT_LIKE = frozenset(
+    {"application/json", "application/xml", "application/csv", "application/x-ndjson", "application/yaml"}
+)
 Step = tuple[str, Mapping[str, Any]]
 
 
@@ -273,7 +275,9 @@ def load_steps(specs: Any, key: str, names: Mapping[str, Param], registry: Regis
 
 def load_outputs(specs: Any, names: Mapping[str, Param], registry: Registry) -> dict[str, Output]:
     if not isinstance(specs, Mapping) or not specs:
-        raise TemplateError("outputs", "expected a mapping of outputs by extension, e.g. tif: {media_type: image/tiff, ...}")
+        raise TemplateError(
+            "outputs", "expected a mapping of outputs by extension, e.g. tif: {media_type: image/tiff, ...}"
+        )
     outputs = {}
     for name, spec in specs.items():
         key = f"outputs.{name}"

@@ -117,7 +117,11 @@ def read_ifd(fh: BinaryIO, layout: _Layout, offset: int) -> tuple[PageInfo, int]
     if TAG_WIDTH not in tags or TAG_LENGTH not in tags:
         raise NotATiff("a page without width or length")
     info = PageInfo(
-        tags[TAG_WIDTH], tags[TAG_LENGTH], tags.get(TAG_SAMPLES, 1), tags.get(TAG_BITS, 1), tags.get(TAG_SAMPLE_FORMAT, 1)
+        tags[TAG_WIDTH],
+        tags[TAG_LENGTH],
+        tags.get(TAG_SAMPLES, 1),
+        tags.get(TAG_BITS, 1),
+        tags.get(TAG_SAMPLE_FORMAT, 1),
     )
     return info, following
 

@@ -203,7 +203,10 @@ class Folder(DispelResource, DAVCollection):
 
     def get_member_list(self) -> list:
         with translated():
-            return [self.mount.make_resource(util.join_uri(self.path, name), self.environ, node) for name, node in self.node.members()]
+            return [
+                self.mount.make_resource(util.join_uri(self.path, name), self.environ, node)
+                for name, node in self.node.members()
+            ]
 
     def get_member(self, name: str):
         try:

@@ -32,7 +32,11 @@ log = logging.getLogger("davgate.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the classic text format, which every Prometheus reads
 DISPEL = (
-    ("executions", "davgate_dispel_executions", "DISPEL pipeline runs, by template (cache hits and joined runs add nothing)."),
+    (
+        "executions",
+        "davgate_dispel_executions",
+        "DISPEL pipeline runs, by template (cache hits and joined runs add nothing).",
+    ),
     ("cache_hits", "davgate_dispel_cache_hits", "DISPEL requests whose result was cached, by template."),
     ("cache_misses", "davgate_dispel_cache_misses", "DISPEL requests whose result was not cached, by template."),
 )

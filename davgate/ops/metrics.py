@@ -279,5 +279,3 @@ def forget_process(folder: Path, pid: int) -> None:
     """A worker died: drop its live gauge (its counters stay in the totals)."""
     with contextlib.suppress(FileNotFoundError):
         (folder / f"{LIVE_GAUGE}_{pid}.db").unlink()
-
-

@@ -131,7 +131,9 @@ def recorded_time(resource: MountedResource) -> float | None:
     manager = resource.provider.prop_manager
     if manager is None:
         return None
-    return recorded_in(manager.get_property(resource.get_ref_url(), RECORDED_TIME, resource.environ), resource.get_etag())
+    return recorded_in(
+        manager.get_property(resource.get_ref_url(), RECORDED_TIME, resource.environ), resource.get_etag()
+    )
 
 
 def recorded_in(value: bytes | str | None, etag: str) -> float | None:

@@ -185,9 +185,7 @@ class StateStore(ApiRecords, ABC):
         """Remove a lock; ``True`` if a live lock was removed."""
 
     @abstractmethod
-    def list_locks(
-        self, root: str, *, include_root: bool, include_children: bool
-    ) -> list[LockRecord]:
+    def list_locks(self, root: str, *, include_root: bool, include_children: bool) -> list[LockRecord]:
         """Return live locks rooted at ``root`` and/or strictly below it."""
 
     @abstractmethod

@@ -122,9 +122,7 @@ class SqliteStateStore(SqliteApiRecords, SqliteDispelRecords, StateStore):
             self._close_own()
             raise StateStoreError(f"state store {self.path} is closed")
         if os.getpid() != self._pid:  # SQLite connections must not cross fork()
-            raise StateStoreError(
-                f"state store {self.path} was opened before fork; open it per worker"
-            )
+            raise StateStoreError(f"state store {self.path} was opened before fork; open it per worker")
         db = getattr(self._local, "connection", None)
         if db is None:
             db = self._local.connection = self._connect()
@@ -174,8 +172,7 @@ class SqliteStateStore(SqliteApiRecords, SqliteDispelRecords, StateStore):
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > len(SCHEMA):
                 raise StateStoreError(
-                    f"state store {self.path} has schema version {version}; "
-                    f"this davgate knows up to {len(SCHEMA)}"
+                    f"state store {self.path} has schema version {version}; this davgate knows up to {len(SCHEMA)}"
                 )
             for statements in SCHEMA[version:]:
                 for statement in statements:
@@ -211,9 +208,7 @@ class SqliteStateStore(SqliteApiRecords, SqliteDispelRecords, StateStore):
             sql = f"UPDATE locks SET timeout = ?, expire = ? WHERE token = ? AND {LIVE}"
             if db.execute(sql, (timeout, expire, token, time.time())).rowcount == 0:
                 return None
-            row = db.execute(
-                f"SELECT {LOCK_COLUMNS} FROM locks WHERE token = ?", (token,)
-            ).fetchone()
+            row = db.execute(f"SELECT {LOCK_COLUMNS} FROM locks WHERE token = ?", (token,)).fetchone()
         return LockRecord(*row)
 
     def delete_lock(self, token: str) -> bool:
@@ -221,9 +216,7 @@ class SqliteStateStore(SqliteApiRecords, SqliteDispelRecords, StateStore):
             _purge(db, time.time())
             return db.execute("DELETE FROM locks WHERE token = ?", (token,)).rowcount > 0
 
-    def list_locks(
-        self, root: str, *, include_root: bool, include_children: bool
-    ) -> list[LockRecord]:
+    def list_locks(self, root: str, *, include_root: bool, include_children: bool) -> list[LockRecord]:
         clauses: list[str] = []
         params: list[object] = []
         if include_root:
@@ -303,9 +296,7 @@ class SqliteStateStore(SqliteApiRecords, SqliteDispelRecords, StateStore):
             base = src.rstrip("/")
             where, params = "(url = ? OR (url >= ? AND url < ?))", [base, *keys.subtree(base)]
         with self._transaction() as db:
-            rows = db.execute(
-                f"SELECT url, name, value FROM properties WHERE {where}", params
-            ).fetchall()
+            rows = db.execute(f"SELECT url, name, value FROM properties WHERE {where}", params).fetchall()
             if not rows:
                 return
             db.execute(f"DELETE FROM properties WHERE {where}", params)

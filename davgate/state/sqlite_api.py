@@ -86,7 +86,9 @@ class SqliteApiRecords(ApiRecords):
         return self._db().execute("DELETE FROM api_users WHERE email = ?", (email,)).rowcount > 0
 
     def api_users(self) -> list[ApiUser]:
-        return [ApiUser(*row) for row in self._db().execute("SELECT email, name, created FROM api_users ORDER BY email")]
+        return [
+            ApiUser(*row) for row in self._db().execute("SELECT email, name, created FROM api_users ORDER BY email")
+        ]
 
     # --- micro-infrastructures -------------------------------------------------------
 
@@ -105,8 +107,10 @@ class SqliteApiRecords(ApiRecords):
 
     def infra_list(self, owner: str | None = None) -> list[InfraRecord]:
         sql = "SELECT name, owner, spec, created FROM api_infrastructures"
-        rows = self._db().execute(sql + " ORDER BY name") if owner is None else (
-            self._db().execute(sql + " WHERE owner = ? ORDER BY name", (owner,))
+        rows = (
+            self._db().execute(sql + " ORDER BY name")
+            if owner is None
+            else (self._db().execute(sql + " WHERE owner = ? ORDER BY name", (owner,)))
         )
         return [InfraRecord(*row) for row in rows]
 
@@ -238,7 +242,9 @@ class SqliteApiRecords(ApiRecords):
             row = db.execute(find, (now,)).fetchone()
             if row is None:
                 return None
-            db.execute("UPDATE api_jobs SET holder = ?, hook_next = ? WHERE owner = ? AND id = ?", (holder, lease, *row))
+            db.execute(
+                "UPDATE api_jobs SET holder = ?, hook_next = ? WHERE owner = ? AND id = ?", (holder, lease, *row)
+            )
             found = db.execute(f"SELECT {JOB_COLUMNS} FROM api_jobs WHERE owner = ? AND id = ?", row).fetchone()
         return CopyJob(*found)
 

@@ -153,9 +153,7 @@ class StorePropertyManager:
     def get_properties(self, norm_url: str, environ: dict | None = None) -> list[str]:
         return self.store.property_names(norm_url)
 
-    def get_property(
-        self, norm_url: str, name: str, environ: dict | None = None
-    ) -> PropertyValue | None:
+    def get_property(self, norm_url: str, name: str, environ: dict | None = None) -> PropertyValue | None:
         return self.store.get_property(norm_url, name)
 
     def properties_of(self, norm_urls: Sequence[str]) -> dict[str, dict[str, PropertyValue]]:
@@ -176,24 +174,18 @@ class StorePropertyManager:
         if not dry_run:
             self.store.set_property(norm_url, name, property_value)
 
-    def remove_property(
-        self, norm_url: str, name: str, dry_run: bool = False, environ: dict | None = None
-    ) -> None:
+    def remove_property(self, norm_url: str, name: str, dry_run: bool = False, environ: dict | None = None) -> None:
         """Remove one property; a missing one is not an error."""
         if not dry_run:
             self.store.remove_property(norm_url, name)
 
-    def remove_properties(
-        self, norm_url: str, environ: dict | None = None, *, with_children: bool = False
-    ) -> None:
+    def remove_properties(self, norm_url: str, environ: dict | None = None, *, with_children: bool = False) -> None:
         self.store.remove_properties(norm_url, with_children=with_children)
 
     def copy_properties(self, src_url: str, dest_url: str, environ: dict | None = None) -> None:
         self.store.copy_properties(src_url, dest_url)
 
-    def move_properties(
-        self, src_url: str, dest_url: str, with_children: bool, environ: dict | None = None
-    ) -> None:
+    def move_properties(self, src_url: str, dest_url: str, with_children: bool, environ: dict | None = None) -> None:
         self.store.move_properties(src_url, dest_url, with_children=with_children)
 
     def _dump(self, msg: str = "") -> None:

@@ -66,7 +66,9 @@ class Api:
             getattr(chunks, "close", lambda: None)()
         return Reply(captured["status"], captured["headers"], data)
 
-    def call(self, method: str, path: str, payload: Any = None, token: str | None = ADMIN_TOKEN, raw: bytes | None = None) -> Reply:
+    def call(
+        self, method: str, path: str, payload: Any = None, token: str | None = ADMIN_TOKEN, raw: bytes | None = None
+    ) -> Reply:
         headers = {"x-access-token": token} if token else {}
         body = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
         return self.request(method, f"/api/v1{path}", body, headers)

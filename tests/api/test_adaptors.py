@@ -33,7 +33,9 @@ def test_a_wrong_sshfs_password_creates_nothing(
     api: Api, owner: str, sshd: Sshd, local_user: LocalUser, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG):
-        reply = api.call("POST", "/infrastructure", infrastructure(extra=[sshfs(sshd, local_user, "wrong-pw-xyz")]), token=owner)
+        reply = api.call(
+            "POST", "/infrastructure", infrastructure(extra=[sshfs(sshd, local_user, "wrong-pw-xyz")]), token=owner
+        )
     assert (reply.status, reply.json["error"]) == (400, "adaptor_refused"), reply.text
     assert "hpc" in reply.json["detail"] and "wrong-pw-xyz" not in reply.text + caplog.text
     assert api.call("GET", "/infrastructure/test-001", token=owner).status == 404
@@ -50,14 +52,23 @@ def test_an_unreachable_sshfs_host_is_a_bad_gateway(api: Api, owner: str, sshd: 
 
 def test_an_s3_adaptor_with_a_sealed_secret(api: Api, owner: str, rgw: Rgw, tmp_path: Path) -> None:
     options = rgw.mount_config()
-    adaptor = {"name": "ceph", "type": "s3", **{k: options[k] for k in ("endpoint", "bucket", "access_key", "secret_key", "prefix")}}
+    adaptor = {
+        "name": "ceph",
+        "type": "s3",
+        **{k: options[k] for k in ("endpoint", "bucket", "access_key", "secret_key", "prefix")},
+    }
     reply = api.call("POST", "/infrastructure", infrastructure(extra=[adaptor]), token=owner)
     assert reply.status == 201, reply.text
     assert api.dav("PUT", "/test-001/ceph/obj.txt", DAV, b"in ceph").status == 201
     assert api.dav("GET", "/test-001/ceph/obj.txt", DAV).body == b"in ceph"
     listed = rgw.client().list_objects_v2(Bucket=options["bucket"], Prefix=options["prefix"])
     assert [o["Key"] for o in listed["Contents"]] == [f"{options['prefix']}/obj.txt"]
-    assert api.call("POST", "/copy", [{"id": "c", "from": "ceph:/obj.txt", "to": "other:/from-ceph.txt"}], token=owner).status == 202
+    assert (
+        api.call(
+            "POST", "/copy", [{"id": "c", "from": "ceph:/obj.txt", "to": "other:/from-ceph.txt"}], token=owner
+        ).status
+        == 202
+    )
     done = wait_until(lambda: (s := api.call("GET", "/copy/c", token=owner).json)["state"] in ("done", "failed") and s)
     assert done["state"] == "done" and api.dav("GET", "/test-001/other/from-ceph.txt", DAV).body == b"in ceph"
     db = sqlite3.connect(tmp_path / "state" / "state.db")

@@ -110,4 +110,6 @@ def test_admin_token_is_required_to_be_long(tmp_path: Path) -> None:
         parse_config({"state": {"type": "sqlite", "path": str(tmp_path / "s")}, "api": {"admin_token": "short"}}, "f")
     with pytest.raises(ConfigError, match=r"api.copy_workers: expected at least 1"):
         parse_config({"state": {"type": "sqlite", "path": str(tmp_path / "s")}, "api": {"copy_workers": 0}}, "f")
-    assert ADMIN_TOKEN not in repr(parse_config({"state": {"type": "sqlite", "path": "s"}, "api": {"admin_token": ADMIN_TOKEN}}))
+    assert ADMIN_TOKEN not in repr(
+        parse_config({"state": {"type": "sqlite", "path": "s"}, "api": {"admin_token": ADMIN_TOKEN}})
+    )

@@ -40,7 +40,11 @@ def test_endpoints_in_the_seeds_shape(created: Api, owner: str) -> None:
     storage = [e["url"] for e in listed if e["type"] == "storage"]
     assert storage == ["http://127.0.0.1:8080/test-001/mynativestorage/", "http://127.0.0.1:8080/test-001/other/"]
     described = created.call("GET", "/infrastructure/test-001", token=owner).json
-    assert (described["namespace"], described["location"], described["owner"]) == ("user-001", "uva", "owner@example.org")
+    assert (described["namespace"], described["location"], described["owner"]) == (
+        "user-001",
+        "uva",
+        "owner@example.org",
+    )
     assert described["storageAdaptorContainers"][0]["volume"] == {"name": "pv-001", "size": "1Gi"}
     assert "pass" not in json.dumps(described["logicContainers"]) and "passwordHash" not in json.dumps(described)
 

@@ -64,13 +64,20 @@ def test_entries_through_the_api(api: Api) -> None:
     assert (put.status, put.json) == (201, {"_id": "ds-1"})
     assert api.call("PUT", "/metadata/datasets/ds-1", {"property_1": "value_1", "n": 2}, token=token).status == 204
     api.call("PUT", "/metadata/datasets/ds-2", {"_id": "ds-2", "property_1": "other", "n": 5}, token=token)
-    assert api.call("GET", "/metadata/datasets/ds-1", token=token).json == {"_id": "ds-1", "property_1": "value_1", "n": 2}
+    assert api.call("GET", "/metadata/datasets/ds-1", token=token).json == {
+        "_id": "ds-1",
+        "property_1": "value_1",
+        "n": 2,
+    }
     query = quote("{'property_1':'value_1'}")
     assert api.call("GET", f"/metadata/datasets?filter={query}", token=token).json == [
         {"_id": "ds-1", "property_1": "value_1", "n": 2}
     ]
     query = quote(json.dumps({"n": {"$gte": 2}}))
-    assert [e["_id"] for e in api.call("GET", f"/metadata/datasets?filter={query}", token=token).json] == ["ds-1", "ds-2"]
+    assert [e["_id"] for e in api.call("GET", f"/metadata/datasets?filter={query}", token=token).json] == [
+        "ds-1",
+        "ds-2",
+    ]
     assert api.call("GET", "/metadata/datasets?filter=%7Bbad", token=token).json["error"] == "bad_json"
     other = api.register("v@example.org")
     assert api.call("GET", "/metadata/datasets/ds-1", token=other).status == 404

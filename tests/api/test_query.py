@@ -73,7 +73,9 @@ def test_no_query_container_no_index(api: Api, owner: str) -> None:
     assert api.call("POST", "/infrastructure", infrastructure("plain", query=False), token=owner).status == 201
     api.dav("PUT", "/plain/mynativestorage/p.txt", DAV, b"1")
     assert found(api, owner, "p.txt") == []
-    assert not any(e["type"] == "query" for e in api.call("GET", "/infrastructure/plain", token=owner).json["endpoints"])
+    assert not any(
+        e["type"] == "query" for e in api.call("GET", "/infrastructure/plain", token=owner).json["endpoints"]
+    )
 
 
 def test_a_rescan_pass_lists_at_most_rate_folders_per_adaptor(make_api: Callable[..., Api], tmp_path: Path) -> None:
@@ -99,7 +101,9 @@ def test_a_folder_that_vanished_is_dropped(make_api: Callable[..., Api]) -> None
     api.app.api.rescanner.stop()
     token = api.register("owner@example.org")
     api.call("POST", "/infrastructure", infrastructure(), token=token)
-    store.index_put([IndexEntry("test-001", "other", "/ghost", True), IndexEntry("test-001", "other", "/ghost/g.txt", False)])
+    store.index_put(
+        [IndexEntry("test-001", "other", "/ghost", True), IndexEntry("test-001", "other", "/ghost/g.txt", False)]
+    )
     index.rescan(now=1e10)
     assert found(api, token, "g.txt") == []
 

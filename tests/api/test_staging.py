@@ -13,8 +13,8 @@ import pytest
 
 from davgate.state import CopyJob
 from tests.api.conftest import Api, basic, infrastructure
-from tests.helpers import wait_until
 from tests.api.webhooks import Listener, webhook
+from tests.helpers import wait_until
 
 __all__ = ["webhook"]
 
@@ -36,7 +36,9 @@ def job_state(api: Api, token: str, job_id: str) -> dict[str, Any]:
 
 
 def finished(api: Api, token: str, job_id: str, timeout: float = 15) -> dict[str, Any]:
-    return wait_until(lambda: (s := job_state(api, token, job_id))["state"] in ("done", "failed") and s, timeout=timeout)
+    return wait_until(
+        lambda: (s := job_state(api, token, job_id))["state"] in ("done", "failed") and s, timeout=timeout
+    )
 
 
 def put_source(api: Api, data: bytes, path: str = "/test-001/mynativestorage/UC1/data.bin") -> None:
@@ -47,23 +49,45 @@ def put_source(api: Api, data: bytes, path: str = "/test-001/mynativestorage/UC1
 def test_a_copy_streams_verifies_and_calls_back(api: Api, owner: str, webhook: Listener, tmp_path: Path) -> None:
     data = os.urandom(3 * MiB + 17)
     put_source(api, data)
-    jobs = [{"id": "copy-001", "from": "mynativestorage:/UC1/data.bin", "to": "other:/deep/new/data.bin", "webhook": webhook.url}]
+    jobs = [
+        {
+            "id": "copy-001",
+            "from": "mynativestorage:/UC1/data.bin",
+            "to": "other:/deep/new/data.bin",
+            "webhook": webhook.url,
+        }
+    ]
     reply = api.call("POST", "/copy", jobs, token=owner)
-    assert reply.status == 202 and reply.json == [{"id": "copy-001", "state": "queued", "url": "http://127.0.0.1:8080/api/v1/copy/copy-001"}]
+    assert reply.status == 202 and reply.json == [
+        {"id": "copy-001", "state": "queued", "url": "http://127.0.0.1:8080/api/v1/copy/copy-001"}
+    ]
     state = finished(api, owner, "copy-001")
     checksum = "sha256:" + hashlib.sha256(data).hexdigest()
-    assert (state["state"], state["bytes"], state["total"], state["checksum"]) == ("done", len(data), len(data), checksum)
+    assert (state["state"], state["bytes"], state["total"], state["checksum"]) == (
+        "done",
+        len(data),
+        len(data),
+        checksum,
+    )
     assert api.dav("GET", "/test-001/other/deep/new/data.bin", DAV).body == data
     hook = wait_until(lambda: webhook.bodies("copy-001"), timeout=10)[0]
     assert hook == {"id": "copy-001", "state": "done", "from": "mynativestorage:/UC1/data.bin", "to": "other:/deep/new/data.bin",
                     "bytes": len(data), "total": len(data), "error": None, "checksum": checksum}  # fmt: skip
     wait_until(lambda: job_state(api, owner, "copy-001")["webhook"]["state"] == "delivered", timeout=5)
     found = api.call("GET", "/find/data.bin", token=owner).json
-    assert sorted(e["location"]["name"] + e["filename"] for e in found) == ["mynativestorage/UC1/data.bin", "other/deep/new/data.bin"]
+    assert sorted(e["location"]["name"] + e["filename"] for e in found) == [
+        "mynativestorage/UC1/data.bin",
+        "other/deep/new/data.bin",
+    ]
 
 
 def test_a_failed_copy_calls_back_too(api: Api, owner: str, webhook: Listener) -> None:
-    api.call("POST", "/copy", [{"id": "c1", "from": "other:/missing.bin", "to": "other:/x.bin", "webhook": webhook.url}], token=owner)
+    api.call(
+        "POST",
+        "/copy",
+        [{"id": "c1", "from": "other:/missing.bin", "to": "other:/x.bin", "webhook": webhook.url}],
+        token=owner,
+    )
     state = finished(api, owner, "c1")
     assert state["state"] == "failed" and "does not exist" in state["error"]
     hook = wait_until(lambda: webhook.bodies("c1"), timeout=10)[0]
@@ -73,7 +97,9 @@ def test_a_failed_copy_calls_back_too(api: Api, owner: str, webhook: Listener) -
 def test_into_a_folder_and_without_an_id_or_webhook(api: Api, owner: str) -> None:
     put_source(api, b"abc")
     api.dav("MKCOL", "/test-001/other/in", DAV)
-    reply = api.call("POST", "/copy", {"from": "test-001/mynativestorage:/UC1/data.bin", "to": "other:/in/"}, token=owner)
+    reply = api.call(
+        "POST", "/copy", {"from": "test-001/mynativestorage:/UC1/data.bin", "to": "other:/in/"}, token=owner
+    )
     job_id = reply.json[0]["id"]
     assert job_id.startswith("copy-") and finished(api, owner, job_id)["state"] == "done"
     assert api.dav("GET", "/test-001/other/in/data.bin", DAV).body == b"abc"
@@ -84,7 +110,12 @@ def test_into_a_folder_and_without_an_id_or_webhook(api: Api, owner: str) -> Non
 def test_webhooks_are_retried_with_backoff(api: Api, owner: str, webhook: Listener) -> None:
     put_source(api, b"abc")
     webhook.failures = 2
-    api.call("POST", "/copy", [{"id": "c1", "from": "mynativestorage:/UC1/data.bin", "to": "other:/a", "webhook": webhook.url}], token=owner)
+    api.call(
+        "POST",
+        "/copy",
+        [{"id": "c1", "from": "mynativestorage:/UC1/data.bin", "to": "other:/a", "webhook": webhook.url}],
+        token=owner,
+    )
     state = wait_until(lambda: (s := job_state(api, owner, "c1"))["webhook"]["state"] == "delivered" and s, timeout=15)
     assert state["webhook"]["attempts"] == 3 and len(webhook.bodies("c1")) == 3
 
@@ -94,7 +125,9 @@ def test_webhooks_are_given_up_after_their_attempts(make_api: Callable[..., Api]
     token = api.register("owner@example.org")
     api.call("POST", "/infrastructure", infrastructure(), token=token)
     webhook.failures = 100
-    api.call("POST", "/copy", [{"id": "c1", "from": "other:/none", "to": "other:/a", "webhook": webhook.url}], token=token)
+    api.call(
+        "POST", "/copy", [{"id": "c1", "from": "other:/none", "to": "other:/a", "webhook": webhook.url}], token=token
+    )
     state = wait_until(lambda: (s := job_state(api, token, "c1"))["webhook"]["state"] == "failed" and s, timeout=15)
     assert state["webhook"]["attempts"] == 2 and len(webhook.bodies("c1")) == 2
 
@@ -114,7 +147,9 @@ def test_webhooks_are_given_up_after_their_attempts(make_api: Callable[..., Api]
         ([], 400, "invalid_value"),
     ],
 )  # fmt: skip
-def test_requests_are_checked_and_queued_whole_or_not_at_all(api: Api, owner: str, jobs: list, status: int, code: str) -> None:
+def test_requests_are_checked_and_queued_whole_or_not_at_all(
+    api: Api, owner: str, jobs: list, status: int, code: str
+) -> None:
     reply = api.call("POST", "/copy", jobs, token=owner)
     assert (reply.status, reply.json["error"]) == (status, code), reply.text
     assert api.call("GET", "/copy", token=owner).json == []
@@ -126,7 +161,9 @@ def test_ids_are_unique_and_adaptors_unambiguous(api: Api, owner: str) -> None:
     assert api.call("POST", "/infrastructure", infrastructure("second"), token=owner).status == 201
     reply = api.call("POST", "/copy", [{"from": "other:/a", "to": "other:/b"}], token=owner)
     assert reply.json["error"] == "ambiguous_adaptor"
-    assert api.call("POST", "/copy", [{"from": "second/other:/a", "to": "test-001/other:/b"}], token=owner).status == 202
+    assert (
+        api.call("POST", "/copy", [{"from": "second/other:/a", "to": "test-001/other:/b"}], token=owner).status == 202
+    )
     stranger = api.register("stranger@example.org")
     assert api.call("POST", "/copy", [{"from": "test-001/other:/a", "to": "other:/b"}], token=stranger).status == 400
     assert api.call("GET", "/copy/c1", token=stranger).status == 404
@@ -138,7 +175,9 @@ def test_a_stopped_process_puts_its_copy_back_and_the_next_finishes_it(make_api:
     first.call("POST", "/infrastructure", infrastructure(), token=token)
     data = os.urandom(4 * MiB)
     put_source(first, data)
-    first.call("POST", "/copy", [{"id": "c1", "from": "mynativestorage:/UC1/data.bin", "to": "other:/d.bin"}], token=token)
+    first.call(
+        "POST", "/copy", [{"id": "c1", "from": "mynativestorage:/UC1/data.bin", "to": "other:/d.bin"}], token=token
+    )
     wait_until(lambda: job_state(first, token, "c1")["bytes"] > 0, timeout=10)
     first.app.api.close()  # what SIGTERM does to this process's part
     assert job_state(first, token, "c1")["state"] == "queued"
@@ -185,7 +224,9 @@ def test_webhooks_go_only_where_the_configuration_allows(make_api: Callable[...,
     token = api.register("owner@example.org")
     assert api.call("POST", "/infrastructure", infrastructure(), token=token).status == 201
     for elsewhere in (f"{base}/other", f"{base}/hook/../admin", "http://127.0.0.1:9/hook", f"{base}/hookX"):
-        reply = api.call("POST", "/copy", [{"id": "c0", "from": "other:/none", "to": "other:/a", "webhook": elsewhere}], token=token)
+        reply = api.call(
+            "POST", "/copy", [{"id": "c0", "from": "other:/none", "to": "other:/a", "webhook": elsewhere}], token=token
+        )
         assert (reply.status, reply.json["error"]) == (400, "invalid_value"), elsewhere
         assert "api.webhook_allow" in reply.text
     jobs = [{"id": "c1", "from": "other:/none", "to": "other:/a", "webhook": f"{webhook.url}/job?c=1"}]

@@ -57,10 +57,7 @@ VECTORS: dict[str, tuple[str, str]] = {
     ),
     "sha512-crypt": (
         PASSWORD,
-        (
-            "$6$y382EM1Mmb852N6d$v.sa0gJekjq6CIEX.S4n5cea0EYTkQPNvnoOjN5Qo8MMFW5vP3RU8lcrdg"
-            "eXL/Vq4M4hlCGisvhVvfqqlOMY9."
-        ),
+        ("$6$y382EM1Mmb852N6d$v.sa0gJekjq6CIEX.S4n5cea0EYTkQPNvnoOjN5Qo8MMFW5vP3RU8lcrdgeXL/Vq4M4hlCGisvhVvfqqlOMY9."),
     ),
     "sha512-crypt-rounds": (
         PASSWORD,
@@ -71,10 +68,7 @@ VECTORS: dict[str, tuple[str, str]] = {
     ),
     "sha512-crypt-unicode": (
         UNICODE_PASSWORD,
-        (
-            "$6$c3wxaTpu/3KBZfmY$bO0w./UZdjce5KrTOUadydJOwVYUmS7DO2V8uRRloI.iPVur8JN7.mlzNd9"
-            "7Hp1V2Le9DYmfCUQEifsjLa0QM."
-        ),
+        ("$6$c3wxaTpu/3KBZfmY$bO0w./UZdjce5KrTOUadydJOwVYUmS7DO2V8uRRloI.iPVur8JN7.mlzNd97Hp1V2Le9DYmfCUQEifsjLa0QM."),
     ),
     # From Ulrich Drepper's SHA-crypt specification.
     "sha256-crypt-spec": (
@@ -83,10 +77,7 @@ VECTORS: dict[str, tuple[str, str]] = {
     ),
     "sha512-crypt-spec": (
         "Hello world!",
-        (
-            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiB"
-            "FdcbYEdFCoEOfaS35inz1"
-        ),
+        ("$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"),
     ),
 }
 

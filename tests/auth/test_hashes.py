@@ -22,9 +22,7 @@ def test_vector_matches_its_password(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(VECTORS))
-@pytest.mark.parametrize(
-    "change", ["append", "prepend", "drop_last", "swap_case", "empty"]
-)
+@pytest.mark.parametrize("change", ["append", "prepend", "drop_last", "swap_case", "empty"])
 def test_vector_refuses_other_passwords(name: str, change: str) -> None:
     password, stored = VECTORS[name]
     other = {
@@ -99,9 +97,7 @@ def test_malformed_hashes_of_known_schemes_are_refused(stored: str) -> None:
         verify_hash(stored, PASSWORD)
 
 
-@pytest.mark.parametrize(
-    ("scheme", "prefix"), [("bcrypt", "$2b$12$"), ("apr1", "$apr1$"), ("sha", "{SHA}")]
-)
+@pytest.mark.parametrize(("scheme", "prefix"), [("bcrypt", "$2b$12$"), ("apr1", "$apr1$"), ("sha", "{SHA}")])
 def test_hash_password_round_trip(scheme: str, prefix: str) -> None:
     stored = hash_password(PASSWORD, scheme)
     assert stored.startswith(prefix)

@@ -19,16 +19,14 @@ from davgate.auth.htpasswd import (
     set_password,
     validate_user_name,
 )
-from tests.helpers import wait_until
 from tests.auth.conftest import PASSWORD, VECTORS, FakeClock, write_entries
+from tests.helpers import wait_until
 
 
 @pytest.fixture
 def users_file(tmp_path: Path) -> Path:
     """One user per test vector, named after it."""
-    return write_entries(
-        tmp_path / "users", [f"{name}:{h}" for name, (_, h) in VECTORS.items()]
-    )
+    return write_entries(tmp_path / "users", [f"{name}:{h}" for name, (_, h) in VECTORS.items()])
 
 
 @pytest.fixture
@@ -68,16 +66,12 @@ def test_every_format_logs_in(backend: HtpasswdBackend, name: str) -> None:
     assert backend.authenticate(name, VECTORS[name][0]) is True
 
 
-def test_wrong_password_is_refused(
-    backend: HtpasswdBackend, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_wrong_password_is_refused(backend: HtpasswdBackend, caplog: pytest.LogCaptureFixture) -> None:
     assert backend.authenticate("apr1", PASSWORD + "x") is False
     assert "authentication failed for user 'apr1' (wrong password)" in messages(caplog)
 
 
-def test_unknown_user_is_refused(
-    backend: HtpasswdBackend, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unknown_user_is_refused(backend: HtpasswdBackend, caplog: pytest.LogCaptureFixture) -> None:
     assert backend.authenticate("mallory", PASSWORD) is False
     assert "authentication failed for user 'mallory' (unknown user)" in messages(caplog)
 
@@ -109,9 +103,7 @@ def test_bad_input_is_refused_before_lookup(
     assert any(reason in message for message in messages(caplog))
 
 
-def test_user_names_are_escaped_and_cut_in_logs(
-    backend: HtpasswdBackend, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_user_names_are_escaped_and_cut_in_logs(backend: HtpasswdBackend, caplog: pytest.LogCaptureFixture) -> None:
     backend.authenticate("evil\nINFO forged line" + "y" * 100, PASSWORD)
     [line] = messages(caplog)
     assert "\n" not in line and "y" * 65 not in line
@@ -134,10 +126,7 @@ def test_backend_errors_fail_closed_without_their_message(
 def test_concurrent_logins(backend: HtpasswdBackend) -> None:
     results: list[bool] = []
     threads = [
-        threading.Thread(
-            target=lambda: results.append(backend.authenticate("apr1", PASSWORD))
-        )
-        for _ in range(8)
+        threading.Thread(target=lambda: results.append(backend.authenticate("apr1", PASSWORD))) for _ in range(8)
     ]
     for thread in threads:
         thread.start()
@@ -149,9 +138,7 @@ def test_concurrent_logins(backend: HtpasswdBackend) -> None:
 # --- file format ---------------------------------------------------------------
 
 
-def test_malformed_lines_are_skipped_by_number_not_content(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_malformed_lines_are_skipped_by_number_not_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "users"
     good = VECTORS["apr1"][1]
     path.write_bytes(
@@ -191,22 +178,15 @@ def test_unsupported_entries_are_refused_and_reported_once(
         warning.format(path, 1, "dave", "unknown or plain text"),
         warning.format(path, 2, "erin", "$1$ (MD5-crypt)"),
     ]
-    assert (
-        "authentication failed for user 'erin' (unsupported hash scheme $1$ (MD5-crypt))"
-        in logged
-    )
+    assert "authentication failed for user 'erin' (unsupported hash scheme $1$ (MD5-crypt))" in logged
     assert not any("plain-secret" in m for m in logged)
 
 
 # --- reloading -----------------------------------------------------------------
 
 
-def test_changes_are_seen_after_the_check_interval(
-    tmp_path: Path, clock: FakeClock, verify_calls: list[str]
-) -> None:
-    path = write_entries(
-        tmp_path / "users", [f"alice:{hash_password('old-pw', 'apr1')}"]
-    )
+def test_changes_are_seen_after_the_check_interval(tmp_path: Path, clock: FakeClock, verify_calls: list[str]) -> None:
+    path = write_entries(tmp_path / "users", [f"alice:{hash_password('old-pw', 'apr1')}"])
     backend = HtpasswdBackend(path, clock=clock)
     assert backend.authenticate("alice", "old-pw")
     replace_file(
@@ -228,17 +208,13 @@ def test_in_place_edit_is_seen(tmp_path: Path, clock: FakeClock) -> None:
     path = write_entries(tmp_path / "users", ["alice:" + hash_password("one", "sha")])
     file = HtpasswdFile(path, clock=clock)
     before = os.stat(path)
-    write_entries(
-        path, ["alice:" + hash_password("two", "sha")]
-    )  # same size, same inode
+    write_entries(path, ["alice:" + hash_password("two", "sha")])  # same size, same inode
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
     clock.advance(1)
     assert file.get("alice") == hash_password("two", "sha")
 
 
-def test_unchanged_file_is_not_read_again(
-    users_file: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unchanged_file_is_not_read_again(users_file: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
     file = HtpasswdFile(users_file, clock=clock)
     monkeypatch.setattr("davgate.auth.htpasswd.parse_htpasswd", pytest.fail)
     clock.advance(10)
@@ -269,9 +245,7 @@ def test_a_missing_file_is_an_error_at_start(tmp_path: Path) -> None:
 # --- verification cache ----------------------------------------------------------
 
 
-def test_success_is_cached_for_the_ttl(
-    backend: HtpasswdBackend, clock: FakeClock, verify_calls: list[str]
-) -> None:
+def test_success_is_cached_for_the_ttl(backend: HtpasswdBackend, clock: FakeClock, verify_calls: list[str]) -> None:
     for _ in range(3):
         assert backend.authenticate("bcrypt-2y-C4", PASSWORD)
     assert len(verify_calls) == 1
@@ -280,26 +254,18 @@ def test_success_is_cached_for_the_ttl(
     assert len(verify_calls) == 2
 
 
-def test_cache_does_not_accept_a_wrong_password(
-    backend: HtpasswdBackend, verify_calls: list[str]
-) -> None:
+def test_cache_does_not_accept_a_wrong_password(backend: HtpasswdBackend, verify_calls: list[str]) -> None:
     assert backend.authenticate("bcrypt-2y-C4", PASSWORD)
     assert backend.authenticate("bcrypt-2y-C4", PASSWORD + " ") is False
     assert backend.authenticate("bcrypt-2y-C4", PASSWORD + " ") is False
     assert len(verify_calls) == 3  # failures are never cached
 
 
-def test_cache_does_not_survive_a_changed_hash(
-    tmp_path: Path, clock: FakeClock, verify_calls: list[str]
-) -> None:
-    path = write_entries(
-        tmp_path / "users", ["alice:" + hash_password(PASSWORD, "apr1")]
-    )
+def test_cache_does_not_survive_a_changed_hash(tmp_path: Path, clock: FakeClock, verify_calls: list[str]) -> None:
+    path = write_entries(tmp_path / "users", ["alice:" + hash_password(PASSWORD, "apr1")])
     backend = HtpasswdBackend(path, clock=clock)
     assert backend.authenticate("alice", PASSWORD)
-    replace_file(
-        path, ["alice:" + hash_password(PASSWORD, "apr1")]
-    )  # same password, new salt
+    replace_file(path, ["alice:" + hash_password(PASSWORD, "apr1")])  # same password, new salt
     clock.advance(1)
     assert backend.authenticate("alice", PASSWORD)
     assert len(verify_calls) == 2  # the new hash is a new key
@@ -350,7 +316,9 @@ def test_concurrent_misses_verify_once() -> None:
         return True
 
     results: list[bool] = []
-    threads = [threading.Thread(target=lambda: results.append(cache.verify(("a", "1", "h"), slow_check))) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: results.append(cache.verify(("a", "1", "h"), slow_check))) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     wait_until(lambda: len(calls) == 1, timeout=5)
@@ -363,18 +331,14 @@ def test_concurrent_misses_verify_once() -> None:
 
 def test_cache_can_be_disabled(users_file: Path, verify_calls: list[str]) -> None:
     backend = HtpasswdBackend(users_file, cache_ttl=0)
-    assert backend.authenticate("apr1", PASSWORD) and backend.authenticate(
-        "apr1", PASSWORD
-    )
+    assert backend.authenticate("apr1", PASSWORD) and backend.authenticate("apr1", PASSWORD)
     assert len(verify_calls) == 2
 
 
 # --- no secret in any log record ------------------------------------------------
 
 
-def test_passwords_never_reach_the_logs(
-    tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_passwords_never_reach_the_logs(tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     path = tmp_path / "users"
     path.write_text(
@@ -418,18 +382,13 @@ def test_set_password_creates_a_private_file(tmp_path: Path) -> None:
 
 def test_set_password_keeps_other_lines_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "users"
-    original = (
-        b"# users\r\nalice:{SHA}old\r\nbroken line\n\nbob:$apr1$x$y\nalice:{SHA}dup"
-    )
+    original = b"# users\r\nalice:{SHA}old\r\nbroken line\n\nbob:$apr1$x$y\nalice:{SHA}dup"
     path.write_bytes(original)
     os.chmod(path, 0o640)
     assert set_password(path, "alice", "{SHA}new") is True
     assert path.read_bytes() == original.replace(b"{SHA}old", b"{SHA}new")
     assert set_password(path, "carol", "{SHA}c") is False
-    assert (
-        path.read_bytes()
-        == original.replace(b"{SHA}old", b"{SHA}new") + b"\ncarol:{SHA}c\n"
-    )
+    assert path.read_bytes() == original.replace(b"{SHA}old", b"{SHA}new") + b"\ncarol:{SHA}c\n"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     assert sorted(p.name for p in tmp_path.iterdir()) == ["users"]  # no temp file left
 
@@ -443,9 +402,7 @@ def test_set_password_writes_through_a_symlink(tmp_path: Path) -> None:
     assert target.read_text() == "bob:{SHA}b\nalice:{SHA}a\n"
 
 
-def test_set_password_leaves_the_file_alone_on_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_set_password_leaves_the_file_alone_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write_entries(tmp_path / "users", ["bob:{SHA}b"])
 
     def fail(*args: object) -> None:
@@ -458,9 +415,7 @@ def test_set_password_leaves_the_file_alone_on_failure(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["users"]
 
 
-@pytest.mark.parametrize(
-    "user", ["", "a:b", "a b", "a\tb", "a\nb", "#a", "a\x7f", "x" * 256]
-)
+@pytest.mark.parametrize("user", ["", "a:b", "a b", "a\tb", "a\nb", "#a", "a\x7f", "x" * 256])
 def test_invalid_user_names(tmp_path: Path, user: str) -> None:
     with pytest.raises(ValueError):
         validate_user_name(user)
@@ -501,8 +456,6 @@ def test_load_by_name_or_path(users_file: Path, kind: str) -> None:
         ("htpasswd", {"path": "x", "colour": "red"}, "'htpasswd'"),
     ],
 )
-def test_load_errors_name_the_backend(
-    kind: str, options: dict[str, object], error: str
-) -> None:
+def test_load_errors_name_the_backend(kind: str, options: dict[str, object], error: str) -> None:
     with pytest.raises(LoadError, match=error):
         load(kind, **options)

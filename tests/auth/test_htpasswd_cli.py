@@ -101,9 +101,7 @@ def test_bad_passwords_on_stdin(
 
 
 @pytest.mark.parametrize("user", ["a:b", "a b", "a\nb", "", "#a"])
-def test_bad_user_names(
-    tmp_path: Path, stdin: io.StringIO, capsys: pytest.CaptureFixture[str], user: str
-) -> None:
+def test_bad_user_names(tmp_path: Path, stdin: io.StringIO, capsys: pytest.CaptureFixture[str], user: str) -> None:
     feed(stdin, "secret\n")
     assert htpasswd_command(tmp_path / "users", user, password_stdin=True) == 1
     assert "user name" in capsys.readouterr().err
@@ -137,9 +135,7 @@ def test_prompt_errors(
     assert not (tmp_path / "users").exists()
 
 
-def test_unwritable_place(
-    tmp_path: Path, stdin: io.StringIO, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_unwritable_place(tmp_path: Path, stdin: io.StringIO, capsys: pytest.CaptureFixture[str]) -> None:
     feed(stdin, "secret\n")
     target = tmp_path / "no-such-dir" / "users"
     assert htpasswd_command(target, "alice", password_stdin=True) == 1

@@ -202,9 +202,11 @@ def test_token_without_a_user_is_refused(verifier: JwtVerifier, wall: WallClock)
 def test_tampered_payload_is_refused(verifier: JwtVerifier, wall: WallClock) -> None:
     head, _, rest = token(key("ed25519"), claims(now=wall.now, scope="storage.read:/a")).partition(".")
     _, _, signature = rest.partition(".")
-    widened = base64.urlsafe_b64encode(
-        json.dumps(claims(now=wall.now, scope="storage.modify:/")).encode()
-    ).rstrip(b"=").decode()
+    widened = (
+        base64.urlsafe_b64encode(json.dumps(claims(now=wall.now, scope="storage.modify:/")).encode())
+        .rstrip(b"=")
+        .decode()
+    )
     assert refused(verifier, f"{head}.{widened}.{signature}") == "bad signature"
 
 

@@ -63,7 +63,9 @@ def test_empty_algorithm_list_is_refused(base: dict[str, Any]) -> None:
     assert error(base).startswith("auth.jwt.algorithms: name at least one algorithm")
 
 
-@pytest.mark.parametrize(("name", "value"), [("leeway", -1), ("leeway", 3600), ("max_lifetime", 0), ("jwks_refresh", 0)])
+@pytest.mark.parametrize(
+    ("name", "value"), [("leeway", -1), ("leeway", 3600), ("max_lifetime", 0), ("jwks_refresh", 0)]
+)
 def test_times_are_bounded(base: dict[str, Any], name: str, value: int) -> None:
     base["auth"]["jwt"][name] = value
     assert error(base).startswith(f"auth.jwt.{name}: expected ")

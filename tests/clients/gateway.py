@@ -95,8 +95,23 @@ class Gateway:
         return path
 
     def token(self, ttl: int = 600) -> str:
-        command = [sys.executable, "-m", "davgate", "token", "--key", "ee", "--email", EMAIL, "--aud", "davgate", "--ttl", str(ttl)]
-        return subprocess.run(command, cwd=self.keys, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        command = [
+            sys.executable,
+            "-m",
+            "davgate",
+            "token",
+            "--key",
+            "ee",
+            "--email",
+            EMAIL,
+            "--aud",
+            "davgate",
+            "--ttl",
+            str(ttl),
+        ]
+        return subprocess.run(
+            command, cwd=self.keys, capture_output=True, text=True, check=True, timeout=60
+        ).stdout.strip()
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.server.log_text().splitlines()[-lines:])
@@ -104,7 +119,18 @@ class Gateway:
 
 def make_keys(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    command = [sys.executable, "-m", "davgate", "keygen", "--out", "ee", "--email", EMAIL, "--name", "Execution environment"]
+    command = [
+        sys.executable,
+        "-m",
+        "davgate",
+        "keygen",
+        "--out",
+        "ee",
+        "--email",
+        EMAIL,
+        "--name",
+        "Execution environment",
+    ]
     entry = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=True, timeout=60).stdout
     (folder / "users.json").write_text(entry)
     return folder

@@ -51,7 +51,11 @@ def test_listing_in_chromium(gateway: Gateway, tool: Callable[[str], str], tmp_p
     assert links[MARKUP_NAME] == quote(MARKUP_NAME, safe="'")  # the name as text, the link quoted
     assert not page.findall(".//img") and not page.findall(".//td//b")  # nothing of the name became markup
 
-    root = html.fromstring(chromium(program, tmp_path / "profile-root", "--dump-dom", f"http://{USER}:{PASSWORD}@{gateway.host_port}/").stdout.decode())
+    root = html.fromstring(
+        chromium(
+            program, tmp_path / "profile-root", "--dump-dom", f"http://{USER}:{PASSWORD}@{gateway.host_port}/"
+        ).stdout.decode()
+    )
     mounts = {a.text_content().strip(): a.get("href") for a in root.iter("a")}
     assert {mounts[name] for name in ("data", "s3", "sftp", "dispel")} == {"./data/", "./s3/", "./sftp/", "./dispel/"}
 

@@ -45,7 +45,12 @@ def php(tool: Callable[[str], str]) -> str:
 def test_nextcloud_external_storage(gateway: Gateway, php: str, mount: str) -> None:
     folder = gateway.folder(mount, "nextcloud")
     seen = run_storage(gateway, php, folder)
-    expected = {"Photos \u00fc/": "RGDNVCK", "Photos \u00fc/a b.bin": "RGDNVW", "Photos \u00fc/sub/": "RGDNVCK", "Photos \u00fc/sub/<b>&amp;.txt": "RGDNVW"}
+    expected = {
+        "Photos \u00fc/": "RGDNVCK",
+        "Photos \u00fc/a b.bin": "RGDNVW",
+        "Photos \u00fc/sub/": "RGDNVCK",
+        "Photos \u00fc/sub/<b>&amp;.txt": "RGDNVW",
+    }
     assert seen["permissions"] == {folder + name: letters for name, letters in expected.items()}
     assert seen["quota"] is None if mount == "/s3" else int(seen["quota"]) > 0
     assert not gateway.exists(folder + "Photos%20%C3%BC/")
@@ -59,7 +64,10 @@ def test_the_time_nextcloud_sets_on_s3_is_kept_until_the_content_changes(gateway
     body = b'<d:propertyupdate xmlns:d="DAV:"><d:set><d:prop><d:lastmodified>1500000000</d:lastmodified></d:prop></d:set></d:propertyupdate>'
     assert b"200 OK" in gateway.http("PROPPATCH", folder + "f.txt", data=body).content
     assert gateway.http("HEAD", folder + "f.txt").headers["Last-Modified"] == "Fri, 14 Jul 2017 02:40:00 GMT"
-    assert gateway.http("COPY", folder + "f.txt", headers={"Destination": gateway.url + folder + "g.txt"}).status_code == 201
+    assert (
+        gateway.http("COPY", folder + "f.txt", headers={"Destination": gateway.url + folder + "g.txt"}).status_code
+        == 201
+    )
     assert gateway.http("HEAD", folder + "g.txt").headers["Last-Modified"] == "Fri, 14 Jul 2017 02:40:00 GMT"
     assert gateway.http("PUT", folder + "f.txt", data=b"two").status_code == 204
     assert gateway.http("HEAD", folder + "f.txt").headers["Last-Modified"] != "Fri, 14 Jul 2017 02:40:00 GMT"

@@ -55,7 +55,14 @@ def test_webdav4(gateway: Gateway, source: Path, tmp_path: Path, mount: str) -> 
 
 @pytest.mark.parametrize("mount", ["/data", "/s3"])
 def test_webdavclient3(gateway: Gateway, source: Path, tmp_path: Path, mount: str) -> None:
-    client = Client3({"webdav_hostname": gateway.url + mount, "webdav_login": USER, "webdav_password": PASSWORD, "webdav_timeout": 60})
+    client = Client3(
+        {
+            "webdav_hostname": gateway.url + mount,
+            "webdav_login": USER,
+            "webdav_password": PASSWORD,
+            "webdav_timeout": 60,
+        }
+    )
     client.mkdir("w3")
     client.upload_sync(remote_path="w3/a.bin", local_path=str(source))
     assert "a.bin" in client.list("w3")

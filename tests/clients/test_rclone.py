@@ -39,7 +39,9 @@ def rclone(gateway: Gateway, tool: Callable[[str], str]) -> Callable[..., subpro
     def run(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([program, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
         if check:
-            assert done.returncode == 0, f"rclone {' '.join(args)}: {done.returncode}\n{done.stderr}\n{gateway.log_tail()}"
+            assert done.returncode == 0, (
+                f"rclone {' '.join(args)}: {done.returncode}\n{done.stderr}\n{gateway.log_tail()}"
+            )
         return done
 
     run.env = env  # type: ignore[attr-defined]
@@ -110,7 +112,10 @@ def test_mount(gateway: Gateway, rclone, tmp_path: Path, tool: Callable[[str], s
         assert not gateway.exists(f"/{folder}/newdir/")
     finally:
         if os.path.ismount(point):
-            subprocess.run(["fusermount3" if os.path.exists("/usr/bin/fusermount3") else "fusermount", "-u", str(point)], check=False)
+            subprocess.run(
+                ["fusermount3" if os.path.exists("/usr/bin/fusermount3") else "fusermount", "-u", str(point)],
+                check=False,
+            )
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -62,7 +62,9 @@ def run(block: str, cwd: Path, home: Path, timeout: float = 180) -> str:
             pass
         process.wait()
     text = output.decode(errors="replace")
-    assert process.returncode == 0, f"the README example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
+    assert process.returncode == 0, (
+        f"the README example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
+    )
     return text
 
 

@@ -23,7 +23,9 @@ MiB = 1024 * 1024
 
 def curl(program: str, *args: str, stdin: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of one curl request."""
-    done = subprocess.run([program, "-sS", "-D", "-", *args], input=stdin, capture_output=True, timeout=120, check=False)
+    done = subprocess.run(
+        [program, "-sS", "-D", "-", *args], input=stdin, capture_output=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr.decode()
     head, _, body = done.stdout.partition(b"\r\n\r\n")
     while head.startswith(b"HTTP/1.1 100"):
@@ -34,7 +36,9 @@ def curl(program: str, *args: str, stdin: bytes | None = None) -> tuple[int, dic
 
 
 @pytest.mark.parametrize("mount", WRITABLE)
-def test_bearer_put_and_get_with_checksums(gateway: Gateway, tool: Callable[[str], str], tmp_path: Path, mount: str) -> None:
+def test_bearer_put_and_get_with_checksums(
+    gateway: Gateway, tool: Callable[[str], str], tmp_path: Path, mount: str
+) -> None:
     program = tool("curl")
     token = gateway.token()
     bearer = f"Authorization: Bearer {token}"
@@ -43,7 +47,9 @@ def test_bearer_put_and_get_with_checksums(gateway: Gateway, tool: Callable[[str
     sha = base64.b64encode(hashlib.sha256(data).digest()).decode()
     url = gateway.url + gateway.folder(mount, "flow") + "result.bin"
 
-    status, headers, _ = curl(program, "-H", bearer, "-H", f"Digest: sha-256={sha}", "-T", str(tmp_path / "result.bin"), url)
+    status, headers, _ = curl(
+        program, "-H", bearer, "-H", f"Digest: sha-256={sha}", "-T", str(tmp_path / "result.bin"), url
+    )
     assert status == 201 and headers["etag"]
     status, headers, body = curl(program, "-H", bearer, "-H", "Want-Digest: sha-256", url)
     assert status == 200 and body == data and headers["digest"] == f"sha-256={sha}"

@@ -27,7 +27,13 @@ def base(tmp_path: Path) -> dict:
 
 def test_defaults(base: dict) -> None:
     mount = parse_config(base, "f.yaml").mounts["/dispel"]
-    assert (mount.workers, mount.time_limit, mount.idle_timeout, mount.tile_size, mount.elements) == (1, 60.0, 300.0, 1024, {})
+    assert (mount.workers, mount.time_limit, mount.idle_timeout, mount.tile_size, mount.elements) == (
+        1,
+        60.0,
+        300.0,
+        1024,
+        {},
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,7 +61,9 @@ def test_a_cache_section_is_required(base: dict) -> None:
         parse_config(base, "f.yaml")
 
 
-def test_the_embedded_default_serves_dispel_over_the_demo_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_embedded_default_serves_dispel_over_the_demo_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shutil.copytree(REPO / "conf", tmp_path / "conf")
     for folder in ("data", "var/demo"):
         (tmp_path / folder).mkdir(parents=True)
@@ -72,7 +80,13 @@ def test_the_embedded_default_serves_dispel_over_the_demo_store(tmp_path: Path, 
 
 
 def test_an_s3_cache_is_accepted_with_defaults(base: dict) -> None:
-    base["cache"] = {"type": "s3", "endpoint": "http://127.0.0.1:7480", "bucket": "c", "access_key": "a", "secret_key": "s"}
+    base["cache"] = {
+        "type": "s3",
+        "endpoint": "http://127.0.0.1:7480",
+        "bucket": "c",
+        "access_key": "a",
+        "secret_key": "s",
+    }
     cache = parse_config(base, "f.yaml").cache
     assert (cache.prefix, cache.max_bytes, cache.part_size, cache.staging, cache.create_bucket) == (
         "cache/", 100 * 1024**3, 8 * 1024**2, None, False,
@@ -91,7 +105,14 @@ def test_an_s3_cache_is_accepted_with_defaults(base: dict) -> None:
     ],
 )
 def test_s3_cache_errors_name_the_key(base: dict, change: dict, message: str) -> None:
-    base["cache"] = {"type": "s3", "endpoint": "http://x", "bucket": "c", "access_key": "a", "secret_key": "s", **change}
+    base["cache"] = {
+        "type": "s3",
+        "endpoint": "http://x",
+        "bucket": "c",
+        "access_key": "a",
+        "secret_key": "s",
+        **change,
+    }
     with pytest.raises(ConfigError) as caught:
         parse_config(base, "f.yaml")
     assert str(caught.value).startswith(message)

@@ -124,7 +124,9 @@ class TestBuiltIns:
         assert np.array_equal(elements.select_layer(pages, None, index=3), pages[3])
         with pytest.raises(OutOfBounds, match=r"layer 4 is out of bounds: there are 4 layers \(0-3\)"):
             elements.select_layer(pages, None, index=4)
-        assert np.array_equal(elements.crop(pages[0], None, window={"x0": 1, "x1": 12, "y0": 2, "y1": 3}), pages[0, 2:3, 1:12])
+        assert np.array_equal(
+            elements.crop(pages[0], None, window={"x0": 1, "x1": 12, "y0": 2, "y1": 3}), pages[0, 2:3, 1:12]
+        )
         with pytest.raises(OutOfBounds, match=r"exceeds the image \(12 x 10 pixels\)"):
             elements.crop(pages[0], None, window={"x0": 0, "x1": 13, "y0": 0, "y1": 1})
 

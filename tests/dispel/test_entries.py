@@ -60,7 +60,10 @@ def test_a_cached_result_shows_its_cache_entry(dispel: Dispel) -> None:
 def test_named_properties_and_listings(dispel: Dispel) -> None:
     folder = "/dispel/tiffstore/312/20181129/3/"
     dispel.get(folder + "0-128-0-128.png")
-    assert properties(dispel, folder + "0-128-0-128.png", ("hits", "template")) == {"hits": "0", "template": "tiffstore"}
+    assert properties(dispel, folder + "0-128-0-128.png", ("hits", "template")) == {
+        "hits": "0",
+        "template": "tiffstore",
+    }
     listing = ElementTree.fromstring(dispel.client.propfind(folder, depth="1").body)
     shown = {
         response.findtext("{DAV:}href"): response.findtext(f".//{{{NS}}}parameters")

@@ -38,7 +38,11 @@ def job(tmp_path: Path, source: Path, *steps: tuple[str, dict], local: bool = Tr
         key=name,
         template="test",
         params={},
-        steps=(("read_tiff", {"page": 1, "window": {"x0": 8, "x1": 70, "y0": 2, "y1": 50}}), *steps, ("encode_npy", {})),
+        steps=(
+            ("read_tiff", {"page": 1, "window": {"x0": 8, "x1": 70, "y0": 2, "y1": 50}}),
+            *steps,
+            ("encode_npy", {}),
+        ),
         input_rel="in.tif",
         input_etag="e1",
         input_size=source.stat().st_size,

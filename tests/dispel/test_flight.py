@@ -51,7 +51,9 @@ def hammer(flights: list[SingleFlight], result: Result, count: int = 16) -> list
     def ask(i: int) -> None:
         barrier.wait()
         try:
-            answers[i] = flights[i % len(flights)].run("key", ready=result.ready, produce=result.produce, wait=30, lease=30)
+            answers[i] = flights[i % len(flights)].run(
+                "key", ready=result.ready, produce=result.produce, wait=30, lease=30
+            )
         except Exception as error:  # noqa: BLE001 - the test looks at it
             answers[i] = error
 

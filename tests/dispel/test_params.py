@@ -34,7 +34,10 @@ class TestInteger:
 
     @pytest.mark.parametrize("text", ["-1", "abc", "1.5", "+3", " 3", "3 ", "", "1e3", "٣", "0x10", "12a"])
     def test_refused_texts_name_parameter_and_form(self, text: str) -> None:
-        assert reason(IntegerParam("layer", minimum=0), text) == f"parameter 'layer': expected an integer >= 0, got {text!r}"
+        assert (
+            reason(IntegerParam("layer", minimum=0), text)
+            == f"parameter 'layer': expected an integer >= 0, got {text!r}"
+        )
 
     def test_huge_values_are_refused_not_converted(self) -> None:
         huge = "9" * 60

@@ -112,7 +112,10 @@ class TestErrors:
         add_template(dispel, "broken", f"{{element: '{TESTS}:boom'}}")
         response = dispel.get("/dispel/broken/312/20181129/3/0-10-0-10")
         assert response.status == 500
-        assert response.text == f"500 Internal Server Error: element {TESTS}:boom failed: ValueError: boom went the element\n"
+        assert (
+            response.text
+            == f"500 Internal Server Error: element {TESTS}:boom failed: ValueError: boom went the element\n"
+        )
 
     def test_an_element_may_refuse_with_400(self, dispel: Dispel) -> None:
         add_template(dispel, "picky", f"{{element: '{TESTS}:refuse'}}")
@@ -148,16 +151,21 @@ class TestErrors:
     )
     def test_writes_are_refused(self, dispel: Dispel, method: str, path: str, headers: dict) -> None:
         assert dispel.client.put("/data/in.txt", b"data").status in (201, 204)
-        response = dispel.client.request(method, path, b"<x/>" if method in ("PUT", "PROPPATCH", "LOCK") else b"", headers)
+        response = dispel.client.request(
+            method, path, b"<x/>" if method in ("PUT", "PROPPATCH", "LOCK") else b"", headers
+        )
         assert response.status == 403, response.text
         assert response.text == "403 Forbidden: /dispel is read-only: DISPEL paths cannot be written\n"
         assert dispel.get("/data/in.txt").body == b"data"
 
-
     def test_a_folder_is_not_copied_out(self, dispel: Dispel) -> None:
-        response = dispel.client.request("COPY", "/dispel/tiffstore/312/", headers={"Destination": "http://127.0.0.1/data/all"})
+        response = dispel.client.request(
+            "COPY", "/dispel/tiffstore/312/", headers={"Destination": "http://127.0.0.1/data/all"}
+        )
         assert response.status == 403
-        assert response.text == "403 Forbidden: /dispel/tiffstore/312/ is a DISPEL folder: copy its results one by one\n"
+        assert (
+            response.text == "403 Forbidden: /dispel/tiffstore/312/ is a DISPEL folder: copy its results one by one\n"
+        )
         assert dispel.executions() == 0
 
     def test_options(self, dispel: Dispel) -> None:
@@ -194,7 +202,11 @@ class TestHttp:
         assert response.headers["etag"] != plain.headers["etag"]
         assert int(response.headers["content-length"]) == len(response.body) < len(plain.body)
         head = dispel.client.request("HEAD", f"{RESULT}.{output}", headers={"Accept-Encoding": "gzip"})
-        assert head.status == 200 and head.body == b"" and head.headers["content-length"] == response.headers["content-length"]
+        assert (
+            head.status == 200
+            and head.body == b""
+            and head.headers["content-length"] == response.headers["content-length"]
+        )
         assert head.headers["content-encoding"] == "gzip"
         refused = dispel.get(f"{RESULT}.{output}", **{"Accept-Encoding": "gzip;q=0"})
         assert "content-encoding" not in refused.headers and refused.body == plain.body
@@ -225,7 +237,12 @@ class TestCaching:
         assert dispel.executions() == 1
         dispel.app.mounts["/dispel"].engine.cache.flush()
         entry = dispel.app.store.cache_entries()[0]
-        assert (entry.template, entry.params, entry.size, entry.hits) == ("tiffstore", "312/20181129/3/10-250-20-180.tif", len(first), 3)
+        assert (entry.template, entry.params, entry.size, entry.hits) == (
+            "tiffstore",
+            "312/20181129/3/10-250-20-180.tif",
+            len(first),
+            3,
+        )
 
     def test_sixteen_concurrent_identical_requests_run_once(self, dispel: Dispel) -> None:
         add_template(dispel, "slowish", f"{{element: '{TESTS}:sleep', seconds: 0.5}}")

@@ -68,7 +68,11 @@ def test_references_to_fields_and_inside_text(tmp_path: Path) -> None:
     data = {
         **BASE,
         "pipeline": [
-            {"element": "read_tiff", "page": "{layer}", "window": {"x0": "{grid.x0}", "x1": "{grid.x1}", "y0": 0, "y1": 1}},
+            {
+                "element": "read_tiff",
+                "page": "{layer}",
+                "window": {"x0": "{grid.x0}", "x1": "{grid.x1}", "y0": 0, "y1": 1},
+            },
             {"element": "tests.dispel.elements_for_tests:mark", "path": "/tmp/{subject}-{date}.marks"},
         ],
     }
@@ -82,7 +86,11 @@ def test_references_to_fields_and_inside_text(tmp_path: Path) -> None:
     ("changes", "key", "text"),
     [
         ({"parameters": []}, "parameters", "non-empty list"),
-        ({"parameters": [{"name": "a", "type": "digits"}, {"name": "a", "type": "digits"}]}, "parameters[1].name", "declared twice"),
+        (
+            {"parameters": [{"name": "a", "type": "digits"}, {"name": "a", "type": "digits"}]},
+            "parameters[1].name",
+            "declared twice",
+        ),
         ({"input": None}, "input", "expected a mapping with path"),
         ({"input": {"path": "tiffstore/{nobody}.tif"}}, "input.path", "{nobody} is not a parameter"),
         ({"input": {"path": "../{subject}"}}, "input.path", "'..'"),
@@ -123,7 +131,9 @@ class TestTemplateSet:
             templates.get("nope")
         with pytest.raises(UnknownTemplate):
             templates.get("../etc")
-        with pytest.raises(TemplateInvalid, match="template 'broken' is invalid: parameters: expected a non-empty list"):
+        with pytest.raises(
+            TemplateInvalid, match="template 'broken' is invalid: parameters: expected a non-empty list"
+        ):
             templates.get("broken")
 
     def test_a_changed_file_is_reloaded_with_a_new_digest(self, tmp_path: Path) -> None:

@@ -45,7 +45,12 @@ def test_windows_equal_numpy_slicing(tmp_path: Path, layout: dict) -> None:
     pages = stack(7, 3, 150, 210)
     write_stack(tmp_path / "s.tif", pages, **layout)
     with tifffile.TiffFile(tmp_path / "s.tif") as tif:
-        for index, (x0, x1, y0, y1) in [(0, (0, 210, 0, 150)), (2, (10, 75, 3, 149)), (1, (64, 65, 63, 64)), (2, (200, 210, 140, 150))]:
+        for index, (x0, x1, y0, y1) in [
+            (0, (0, 210, 0, 150)),
+            (2, (10, 75, 3, 149)),
+            (1, (64, 65, 63, 64)),
+            (2, (200, 210, 140, 150)),
+        ]:
             window = {"x0": x0, "x1": x1, "y0": y0, "y1": y1}
             got = read_window(tif, index, window)
             assert got.dtype == np.uint16
@@ -103,12 +108,22 @@ def test_header_of_mixed_pages(tmp_path: Path) -> None:
         tiff.write(np.zeros((5, 6), np.float32), metadata=None)
     with open(tmp_path / "mixed.tif", "rb") as raw:
         pages = read_header(raw).pages
-    assert [(p.width, p.height, p.samples, p.dtype) for p in pages] == [(20, 10, 1, "uint8"), (40, 30, 3, "uint8"), (6, 5, 1, "float32")]
+    assert [(p.width, p.height, p.samples, p.dtype) for p in pages] == [
+        (20, 10, 1, "uint8"),
+        (40, 30, 3, "uint8"),
+        (6, 5, 1, "float32"),
+    ]
 
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"hello world, not a tiff", b"II*\x00\x08\x00\x00\x00\x05", b"II+\x00\x08\x00\x00\x00", b"MM\x00*\x00\x00\x00\x08\x00"],
+    [
+        b"",
+        b"hello world, not a tiff",
+        b"II*\x00\x08\x00\x00\x00\x05",
+        b"II+\x00\x08\x00\x00\x00",
+        b"MM\x00*\x00\x00\x00\x08\x00",
+    ],
 )
 def test_not_a_tiff(data: bytes) -> None:
     with pytest.raises(NotATiff):

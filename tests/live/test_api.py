@@ -21,9 +21,9 @@ import pytest
 import requests
 
 from davgate.auth.tokens import generate_key, mint, public_pem, users_entry
+from tests.api.webhooks import Listener, webhook
 from tests.helpers import USERS, Server, ServerLauncher, wait_until
 from tests.sshd import LocalUser, Sshd, local_user, sshd
-from tests.api.webhooks import Listener, webhook
 
 __all__ = ["local_user", "sshd", "webhook"]  # fixtures, shared through this import
 
@@ -51,13 +51,20 @@ def config(tmp_path: Path, htpasswd_file: Path) -> dict[str, Any]:
         "auth": {"htpasswd": htpasswd_file},
         "mounts": {"/data": {"type": "local", "root": tmp_path / "data"}},
         "state": {"type": "sqlite", "path": tmp_path / "state" / "state.db"},
-        "api": {"admin_token": ADMIN, "rescan_interval": 0.5, "poll_interval": 0.2, "copy_lease": 3.0,
-                "copy_rate_limit": 2 * MiB},  # fmt: skip
+        "api": {
+            "admin_token": ADMIN,
+            "rescan_interval": 0.5,
+            "poll_interval": 0.2,
+            "copy_lease": 3.0,
+            "copy_rate_limit": 2 * MiB,
+        },  # fmt: skip
     }
 
 
 def api(server: Server, method: str, path: str, token: str, body: Any = None) -> requests.Response:
-    return requests.request(method, f"{server.url}/api/v1{path}", json=body, headers={"x-access-token": token}, timeout=TIMEOUT)
+    return requests.request(
+        method, f"{server.url}/api/v1{path}", json=body, headers={"x-access-token": token}, timeout=TIMEOUT
+    )
 
 
 def test_the_seed_scenario(
@@ -102,16 +109,28 @@ def test_the_seed_scenario(
     # 4. PUT and GET through the namespace, user/pass and JWT, on both adaptors and both workers
     user_pass = (DAV_USER, DAV_PASS)
     jwt = {"Authorization": f"Bearer {mint(ee_key, EE, ttl=600)}"}
-    assert requests.request("MKCOL", f"{namespace}mynativestorage/UC1", auth=user_pass, timeout=TIMEOUT).status_code == 201
-    put = requests.put(f"{namespace}mynativestorage/UC1/sample_script.py", data=b"print(1)\n", auth=user_pass, timeout=TIMEOUT)
+    assert (
+        requests.request("MKCOL", f"{namespace}mynativestorage/UC1", auth=user_pass, timeout=TIMEOUT).status_code == 201
+    )
+    put = requests.put(
+        f"{namespace}mynativestorage/UC1/sample_script.py", data=b"print(1)\n", auth=user_pass, timeout=TIMEOUT
+    )
     assert put.status_code == 201
     assert requests.request("MKCOL", f"{namespace}hpc/UC1", headers=jwt, timeout=TIMEOUT).status_code == 201
-    assert requests.put(f"{namespace}hpc/UC1/ucdemo.simg", data=b"image", headers=jwt, timeout=TIMEOUT).status_code == 201
+    assert (
+        requests.put(f"{namespace}hpc/UC1/ucdemo.simg", data=b"image", headers=jwt, timeout=TIMEOUT).status_code == 201
+    )
     assert (clean_home.home / "UC1" / "ucdemo.simg").read_bytes() == b"image"
     for _ in range(4):  # the workers take turns; each serves the new namespace
-        assert requests.get(f"{namespace}mynativestorage/UC1/sample_script.py", headers=jwt, timeout=TIMEOUT).content == b"print(1)\n"
+        assert (
+            requests.get(f"{namespace}mynativestorage/UC1/sample_script.py", headers=jwt, timeout=TIMEOUT).content
+            == b"print(1)\n"
+        )
         assert requests.get(f"{namespace}hpc/UC1/ucdemo.simg", auth=user_pass, timeout=TIMEOUT).content == b"image"
-    assert requests.get(f"{namespace}hpc/UC1/ucdemo.simg", auth=("alice", USERS["alice"]), timeout=TIMEOUT).status_code == 401
+    assert (
+        requests.get(f"{namespace}hpc/UC1/ucdemo.simg", auth=("alice", USERS["alice"]), timeout=TIMEOUT).status_code
+        == 401
+    )
     assert requests.get(f"{server.url}/data/", auth=user_pass, timeout=TIMEOUT).status_code == 401
 
     # 5. find files: written through davgate, and behind its back on the HPC host
@@ -122,7 +141,10 @@ def test_the_seed_scenario(
 
     # 6. stage a copy to the HPC host with a webhook; restart davgate in the middle of it
     data = os.urandom(6 * MiB)
-    assert requests.put(f"{namespace}mynativestorage/big.bin", data=data, auth=user_pass, timeout=TIMEOUT).status_code == 201
+    assert (
+        requests.put(f"{namespace}mynativestorage/big.bin", data=data, auth=user_pass, timeout=TIMEOUT).status_code
+        == 201
+    )
     job = {"id": "copy-001", "from": "mynativestorage:/big.bin", "to": "hpc:/staged/big.bin", "webhook": webhook.url}
     assert api(server, "POST", "/copy", token, [job]).status_code == 202
     wait_until(lambda: api(server, "GET", "/copy/copy-001", token).json()["bytes"] > 0, timeout=TIMEOUT)

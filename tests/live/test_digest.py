@@ -54,13 +54,17 @@ def test_digests_on_writable_mounts(gateway: Gateway, mount: str) -> None:
     data = os.urandom(9 * MiB + 7)  # more than one s3 part
     want = expected(data)
     path = gateway.folder(mount, "digest") + "f.bin"
-    put = gateway.http("PUT", path, data=data, headers={"Digest": f"sha-256={want['sha-256']}", "Content-MD5": want["md5"]})
+    put = gateway.http(
+        "PUT", path, data=data, headers={"Digest": f"sha-256={want['sha-256']}", "Content-MD5": want["md5"]}
+    )
     assert put.status_code == 201, put.text
     for method in ("GET", "HEAD"):
         got = gateway.http(method, path, headers={"Want-Digest": "sha-256, md5;q=0.5, adler32;q=0.1, sha-512;q=0.1"})
         assert got.status_code == 200 and digests(got) == want, (method, got.headers)
     ranged = gateway.http("GET", path, headers={"Want-Digest": "adler32", "Range": "bytes=5-9"})
-    assert ranged.status_code == 206 and ranged.content == data[5:10] and digests(ranged) == {"adler32": want["adler32"]}
+    assert (
+        ranged.status_code == 206 and ranged.content == data[5:10] and digests(ranged) == {"adler32": want["adler32"]}
+    )
 
     other = os.urandom(6 * MiB)
     refused = gateway.http("PUT", path, data=other, headers={"Digest": f"sha-256={want['sha-256']}"})

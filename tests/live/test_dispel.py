@@ -57,12 +57,18 @@ def repo_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def with_steps(templates: Path, name: str, *steps: str, time_limit: float = 60) -> None:
-    text = TIFFSTORE.read_text().replace('window: "{grid}"}\n', 'window: "{grid}"}\n' + "".join(f"  - {s}\n" for s in steps), 1)
+    text = TIFFSTORE.read_text().replace(
+        'window: "{grid}"}\n', 'window: "{grid}"}\n' + "".join(f"  - {s}\n" for s in steps), 1
+    )
     (templates / f"{name}.yaml").write_text(text.replace("time_limit: 60", f"time_limit: {time_limit}"))
 
 
 def test_the_seeds_url_over_http(
-    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, tmp_path_factory: pytest.TempPathFactory
+    serve: ServerLauncher,
+    tmp_path: Path,
+    htpasswd_file: Path,
+    templates: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     demo = demo_store_path(tmp_path_factory)
     server = serve(config(tmp_path, htpasswd_file, demo))
@@ -71,9 +77,13 @@ def test_the_seeds_url_over_http(
     assert response.headers["Content-Type"] == "image/tiff"
     expected = tifffile.imread(demo / "tiffstore/312/20181129.tif", key=12)[0:400, 0:1200]
     assert np.array_equal(tifffile.imread(io.BytesIO(response.content)), expected)
-    again = requests.get(server.url + SEED_URL, auth=AUTH, headers={"If-None-Match": response.headers["ETag"]}, timeout=30)
+    again = requests.get(
+        server.url + SEED_URL, auth=AUTH, headers={"If-None-Match": response.headers["ETag"]}, timeout=30
+    )
     assert again.status_code == 304
-    listing = requests.request("PROPFIND", server.url + "/dispel/tiffstore/312/20181129/", auth=AUTH, headers={"Depth": "1"}, timeout=30)
+    listing = requests.request(
+        "PROPFIND", server.url + "/dispel/tiffstore/312/20181129/", auth=AUTH, headers={"Depth": "1"}, timeout=30
+    )
     assert listing.status_code == 207
     layers = re.findall(r"<D:href>/dispel/tiffstore/312/20181129/(\d+)/</D:href>", listing.text)
     assert layers == [str(i) for i in range(13)]
@@ -94,14 +104,18 @@ def test_a_runaway_gets_504_and_the_server_goes_on(
     assert response.text == "504 Gateway Timeout: template runaway ran longer than its time limit of 1 s\n"
     fine = requests.get(server.url + "/dispel/tiffstore/312/20181129/1/0-10-0-10", auth=AUTH, timeout=30)
     assert fine.status_code == 200  # the only pipeline process was killed and replaced
-    assert requests.request("PROPFIND", server.url + "/", auth=AUTH, headers={"Depth": "1"}, timeout=30).status_code == 207
+    assert (
+        requests.request("PROPFIND", server.url + "/", auth=AUTH, headers={"Depth": "1"}, timeout=30).status_code == 207
+    )
 
 
 def test_two_processes_share_sixteen_cold_requests_one_execution(
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path, repo_on_path: None
 ) -> None:
     marks = tmp_path / "runs.txt"
-    with_steps(templates, "slow", f"{{element: '{TESTS}:mark', path: '{marks}'}}", f"{{element: '{TESTS}:sleep', seconds: 1}}")
+    with_steps(
+        templates, "slow", f"{{element: '{TESTS}:mark', path: '{marks}'}}", f"{{element: '{TESTS}:sleep', seconds: 1}}"
+    )
     shared = config(tmp_path, htpasswd_file, small_store)
     servers = [serve(shared), serve(shared)]
     url = "/dispel/slow/312/20181129/2/10-250-20-180"

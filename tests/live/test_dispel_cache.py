@@ -19,7 +19,11 @@ NS = "urn:davgate:dispel"
 
 
 def test_results_are_kept_across_a_restart(
-    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path  # noqa: F811
+    serve: ServerLauncher,
+    tmp_path: Path,
+    htpasswd_file: Path,
+    templates: Path,  # noqa: F811 - the fixture imported above
+    small_store: Path,  # noqa: F811
 ) -> None:
     shared = config(tmp_path, htpasswd_file, small_store)
     first = serve(shared, workers=2)

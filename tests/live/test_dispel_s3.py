@@ -116,7 +116,12 @@ class TestS3Backend(CacheBackendContract):
 
 
 def test_a_server_caches_results_in_the_bucket(
-    serve: ServerLauncher, rgw: Rgw, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path  # noqa: F811
+    serve: ServerLauncher,
+    rgw: Rgw,
+    tmp_path: Path,
+    htpasswd_file: Path,
+    templates: Path,  # noqa: F811 - the fixture imported above
+    small_store: Path,  # noqa: F811
 ) -> None:
     cache = cache_options(rgw, tmp_path, max_bytes=250_000)
     shared = {**config(tmp_path, htpasswd_file, small_store), "cache": cache}
@@ -130,11 +135,18 @@ def test_a_server_caches_results_in_the_bucket(
     server.stop()
 
     server = serve(shared)  # a restart: served from the bucket
-    assert requests.get(server.url + URL, auth=AUTH, headers={"If-None-Match": made.headers["ETag"]}, timeout=30).status_code == 304
+    assert (
+        requests.get(
+            server.url + URL, auth=AUTH, headers={"If-None-Match": made.headers["ETag"]}, timeout=30
+        ).status_code
+        == 304
+    )
     for _ in range(2):
         again = requests.get(server.url + URL, auth=AUTH, timeout=30)
         assert again.status_code == 200 and again.content == made.content
-    part = requests.get(server.url + URL, auth=AUTH, headers={"Range": "bytes=1000-60999", "Accept-Encoding": "gzip"}, timeout=30)
+    part = requests.get(
+        server.url + URL, auth=AUTH, headers={"Range": "bytes=1000-60999", "Accept-Encoding": "gzip"}, timeout=30
+    )
     assert part.status_code == 206 and part.content == made.content[1000:61000]
     assert "Content-Encoding" not in part.headers
 

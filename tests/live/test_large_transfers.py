@@ -32,7 +32,6 @@ def server(serve: ServerLauncher, tmp_path: Path, root: Path, htpasswd_file: Pat
     return serve(config)
 
 
-
 def connect(url: str) -> http.client.HTTPConnection:
     address = urlsplit(url)
     return http.client.HTTPConnection(address.hostname, address.port, timeout=60)
@@ -128,7 +127,9 @@ def test_pipelined_requests_are_all_answered(server, root: Path) -> None:
     address = urlsplit(server.url)
     request = "GET /data/{} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\n\r\n"
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
-        sock.sendall(b"".join(request.format(name, address.netloc, basic("alice")).encode() for name in ("a.txt", "b.txt")))
+        sock.sendall(
+            b"".join(request.format(name, address.netloc, basic("alice")).encode() for name in ("a.txt", "b.txt"))
+        )
         received = b""
         while received.count(b"HTTP/1.1 200 ") < 2 or not received.endswith(b"second"):
             chunk = sock.recv(65536)  # a request left in the server's buffer would time this out

@@ -28,9 +28,7 @@ assert sum(SUITES.values()) == 104
 
 LITMUS_TIMEOUT = 300
 
-SUMMARY = re.compile(
-    r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed"
-)
+SUMMARY = re.compile(r"<- summary for `(\w+)': of (\d+) tests run: (\d+) passed, (\d+) failed")
 SKIPPED_ALL = re.compile(r"<- all tests skipped for `(\w+)'")
 PROBLEM = re.compile(r"\b(FAIL|FAILED|ABORTED|SKIPPED|XFAIL|WARNING)\b")
 
@@ -81,9 +79,7 @@ def run_litmus(suite: str, url: str, folder: Path) -> LitmusRun:
         timeout=LITMUS_TIMEOUT,
         check=False,
     )
-    return parse(
-        clean(completed.stdout.decode("utf-8", "replace")), completed.returncode
-    )
+    return parse(clean(completed.stdout.decode("utf-8", "replace")), completed.returncode)
 
 
 ENGINES = {"cheroot": 1, "granian": 2}  # engine -> worker processes

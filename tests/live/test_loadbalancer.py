@@ -115,7 +115,9 @@ def test_request_ids_pass_through_the_load_balancer(topology: Topology) -> None:
 def dispel_counts(topology: Topology) -> tuple[float, float]:
     text = requests.get(f"{topology.url}/metrics", auth=AUTH, timeout=10).text
     labels = {"template": "tiffstore"}
-    return value(text, "davgate_dispel_executions_total", **labels), value(text, "davgate_dispel_cache_hits_total", **labels)
+    return value(text, "davgate_dispel_executions_total", **labels), value(
+        text, "davgate_dispel_cache_hits_total", **labels
+    )
 
 
 def test_dispel_runs_once_across_replicas_and_caches_on_ceph(topology: Topology) -> None:
@@ -132,4 +134,6 @@ def test_dispel_runs_once_across_replicas_and_caches_on_ceph(topology: Topology)
     assert listed.get("KeyCount", 0) >= 1, "the result is not in the S3 cache"
     assert dispel_counts(topology)[0] == 1  # one run for eight requests through two processes
     assert get(8) == bodies[0]
-    wait_until(lambda: dispel_counts(topology) == (1, dispel_counts(topology)[1]) and dispel_counts(topology)[1] >= 1, 15)
+    wait_until(
+        lambda: dispel_counts(topology) == (1, dispel_counts(topology)[1]) and dispel_counts(topology)[1] >= 1, 15
+    )

@@ -112,7 +112,9 @@ def test_log_format_flag_wins_over_the_config(serve, config: dict) -> None:
     wait_until(lambda: line.search(server.log_text()), 10)
 
 
-def test_tls_from_certificate_and_key_files(serve, config: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tls_from_certificate_and_key_files(
+    serve, config: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(helpers, "LISTENING", re.compile(r"davgate: listening on (https://\S+)"))
     cert, key = write_self_signed(tmp_path)
     config["server"] = {"tls_cert": cert, "tls_key": key}
@@ -137,8 +139,13 @@ def free_port() -> int:
 
 def test_a_backend_outage_is_503_service_unavailable_counted_and_not_ready(serve, config: dict) -> None:
     config["mounts"]["/ceph"] = {
-        "type": "s3", "endpoint": f"http://127.0.0.1:{free_port()}", "bucket": "gone",
-        "access_key": "k", "secret_key": "s", "timeout": 1, "retries": 0,
+        "type": "s3",
+        "endpoint": f"http://127.0.0.1:{free_port()}",
+        "bucket": "gone",
+        "access_key": "k",
+        "secret_key": "s",
+        "timeout": 1,
+        "retries": 0,
     }  # fmt: skip (nothing listens there)
     server = serve(config)
     response = requests.get(f"{server.url}/ceph/a.txt", auth=AUTH, timeout=30)

@@ -48,7 +48,6 @@ def start_partial_put(server: Server, path: str, total: int, sent: int) -> socke
     return sock
 
 
-
 def test_propfind_root_lists_the_mounts(serve: ServerLauncher, config: dict) -> None:
     server = serve(config)
     response = requests.request("PROPFIND", server.url + "/", auth=AUTH, headers={"Depth": "1"}, timeout=10)
@@ -126,7 +125,9 @@ def test_two_processes_on_one_state_store_share_locks_and_properties(serve: Serv
         second.url + "/data/shared.txt", data=b"v2", auth=AUTH, headers={"If": f"({token})"}, timeout=10
     )
     assert with_token.status_code == 204
-    unlock = requests.request("UNLOCK", second.url + "/data/shared.txt", auth=AUTH, headers={"Lock-Token": token}, timeout=10)
+    unlock = requests.request(
+        "UNLOCK", second.url + "/data/shared.txt", auth=AUTH, headers={"Lock-Token": token}, timeout=10
+    )
     assert unlock.status_code == 204
     assert requests.put(first.url + "/data/shared.txt", data=b"v3", auth=AUTH, timeout=10).status_code == 204
 

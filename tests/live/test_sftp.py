@@ -118,7 +118,9 @@ def test_enrolment_from_the_command_line_then_key_only_login(
         "--port", str(sshd.port), "--user", local_user.name, "--key-out", str(key), "--password-stdin",
         "--config", str(tmp_path / "enroll.yaml"),
     ]  # fmt: skip
-    done = subprocess.run(command, input=local_user.password + "\n", capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        command, input=local_user.password + "\n", capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert local_user.password not in done.stdout + done.stderr
     assert "authorised for" in done.stdout and "SHA256:" in done.stdout and key.exists()

@@ -64,7 +64,9 @@ def test_bearer_put_and_get(server: Server, keys: Path) -> None:
     assert put.status_code == 201
     got = requests.get(f"{server.url}/data/result.bin", headers=bearer(token), timeout=TIMEOUT)
     assert got.status_code == 200 and got.content == body
-    ranged = requests.get(f"{server.url}/data/result.bin", headers={**bearer(token), "Range": "bytes=0-3"}, timeout=TIMEOUT)
+    ranged = requests.get(
+        f"{server.url}/data/result.bin", headers={**bearer(token), "Range": "bytes=0-3"}, timeout=TIMEOUT
+    )
     assert ranged.status_code == 206 and ranged.content == body[:4]
 
 
@@ -76,7 +78,10 @@ def test_jwt_as_basic_password(server: Server, keys: Path) -> None:
 
 
 def test_access_rules_apply_to_both_kinds_of_user(server: Server, keys: Path) -> None:
-    assert requests.put(f"{server.url}/shared/t.txt", data=b"t", headers=bearer(mint(keys)), timeout=TIMEOUT).status_code == 201
+    assert (
+        requests.put(f"{server.url}/shared/t.txt", data=b"t", headers=bearer(mint(keys)), timeout=TIMEOUT).status_code
+        == 201
+    )
     alice = ("alice", USERS["alice"])
     assert requests.get(f"{server.url}/shared/t.txt", auth=alice, timeout=TIMEOUT).status_code == 200
     denied = requests.put(f"{server.url}/shared/t.txt", data=b"a", auth=alice, timeout=TIMEOUT)
@@ -87,7 +92,9 @@ def test_refused_and_malformed_credentials_get_a_clean_401(server: Server, keys:
     forged = mint(keys, "stranger", EMAIL)  # names ee, signed with another key
     response = requests.get(f"{server.url}/data/", headers=bearer(forged), timeout=TIMEOUT)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == 'Basic realm="davgate", Bearer realm="davgate", error="invalid_token"'
+    assert (
+        response.headers["WWW-Authenticate"] == 'Basic realm="davgate", Bearer realm="davgate", error="invalid_token"'
+    )
     assert response.text == "401 Unauthorized: bad signature\n"
     for header in ("Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode(), "Digest username=x"):
         bad = requests.get(f"{server.url}/data/", headers={"Authorization": header}, timeout=TIMEOUT)

@@ -42,7 +42,9 @@ def expand(value: Any) -> str:
     def one(match: re.Match[str]) -> str:
         name, kind, text = match.groups()
         if kind == "?":
-            assert name in REQUIRED and name in (DOCKER / "README.md").read_text(), f"docker/README.md must ask for {name}"
+            assert name in REQUIRED and name in (DOCKER / "README.md").read_text(), (
+                f"docker/README.md must ask for {name}"
+            )
             return REQUIRED[name]
         return REQUIRED.get(name, text or "")
 
@@ -65,11 +67,15 @@ def test_compose_has_the_topology() -> None:
     assert set(services) >= {*REPLICAS, "lb", "mongo", "ceph"}
     first, second = (services[name] for name in REPLICAS)
     assert first == second, "the replicas differ"
-    assert first["build"]["dockerfile"] == "docker/Dockerfile" and (DOCKER / first["build"]["context"]).resolve() == REPO
+    assert (
+        first["build"]["dockerfile"] == "docker/Dockerfile" and (DOCKER / first["build"]["context"]).resolve() == REPO
+    )
     assert services["lb"]["image"].startswith("nginx:")
     assert "ceph" in services["ceph"]["image"] and services["mongo"]["image"].startswith("mongo:")
     assert services["lb"]["ports"] == [f"127.0.0.1:8080:{config_port()}"]
-    assert not any("ports" in services[name] for name in (*REPLICAS, "mongo", "ceph")), "only the load balancer is published"
+    assert not any("ports" in services[name] for name in (*REPLICAS, "mongo", "ceph")), (
+        "only the load balancer is published"
+    )
 
 
 def test_volumes_networks_secrets_and_dependencies_are_declared() -> None:

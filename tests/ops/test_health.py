@@ -37,7 +37,9 @@ def test_readyz_names_a_mount_that_is_down(make_app) -> None:
     assert body["checks"]["/data"] == "ok"
     app.mounts["/ceph"].down.clear()
     # results are kept for a second (cache_for): then the mount is seen back
-    wait_until(lambda: Client(app, user=None).get("/readyz").status == 200, timeout=5, message="/ceph never ready again")
+    wait_until(
+        lambda: Client(app, user=None).get("/readyz").status == 200, timeout=5, message="/ceph never ready again"
+    )
 
 
 def test_readyz_gives_up_on_a_hanging_mount_in_bounded_time(make_app) -> None:

@@ -85,7 +85,9 @@ def test_backend_errors_are_counted_by_mount(make_app) -> None:
     assert client.get("/data/missing").status == 404  # not a backend error
     text = scrape(app)
     assert value(text, "davgate_backend_errors_total", mount="/ceph", status="503") == 2
-    assert not [key for key in samples(text) if key[0] == "davgate_backend_errors_total" and ("mount", "/data") in key[1]]
+    assert not [
+        key for key in samples(text) if key[0] == "davgate_backend_errors_total" and ("mount", "/data") in key[1]
+    ]
 
 
 def test_unknown_methods_share_one_label(make_app) -> None:

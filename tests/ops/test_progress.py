@@ -49,7 +49,9 @@ def test_write_store_reports_each_layer(tmp_path: Path) -> None:
 def test_demo_data_draws_a_bar_when_asked(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "davgate", "--progress", "always", "demo-data", str(tmp_path / "demo")],
-        capture_output=True, timeout=120, check=False,
+        capture_output=True,
+        timeout=120,
+        check=False,
     )  # fmt: skip (bytes: text mode would turn the bar's carriage returns into newlines)
     stderr = done.stderr.decode()
     assert done.returncode == 0, stderr

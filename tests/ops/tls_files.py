@@ -44,4 +44,6 @@ def write_self_signed(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path
 
 
 def write_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

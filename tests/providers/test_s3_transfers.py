@@ -57,8 +57,13 @@ def test_large_upload_is_multipart_and_sends_parts_while_the_body_arrives(mount:
         assert isinstance(upload, S3Upload)
         for start in range(0, 17 * MiB, MiB):
             upload.write(DATA[start : start + MiB])
-        listed = lambda: raw.list_parts(Bucket=SESSION_BUCKET, Key=mount.key("big.bin"), UploadId=upload.upload_id)
-        wait_until(lambda: len(listed().get("Parts", [])) == 2, timeout=20)
+
+        def parts() -> list:
+            return raw.list_parts(Bucket=SESSION_BUCKET, Key=mount.key("big.bin"), UploadId=upload.upload_id).get(
+                "Parts", []
+            )
+
+        wait_until(lambda: len(parts()) == 2, timeout=20)
         assert upload.buffered == MiB  # never more than one part waits in memory
         assert mount.stat("big.bin") is None and mount.list("") == []
         for start in range(17 * MiB, len(DATA), MiB):

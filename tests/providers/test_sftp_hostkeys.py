@@ -81,13 +81,19 @@ def test_first_connection_pins_the_key_with_a_log_line(
     sshd: Sshd, root: Path, store: StateStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     key_type, key_b64 = host_key_of(sshd)
-    with caplog.at_level(logging.WARNING, "davgate.sftp"), contextlib.closing(pinning_mount(sshd, root, store)) as mount:
+    with (
+        caplog.at_level(logging.WARNING, "davgate.sftp"),
+        contextlib.closing(pinning_mount(sshd, root, store)) as mount,
+    ):
         put(mount, "file.txt", CONTENT)
     pinned = store.get_host_key(sshd.host, sshd.port)
     assert pinned is not None and (pinned.key_type, pinned.key_b64) == (key_type, key_b64)
     lines = [r.getMessage() for r in caplog.records if "pinning" in r.getMessage()]
     assert len(lines) == 1 and fingerprint(key_type, key_b64) in lines[0], lines
-    with caplog.at_level(logging.WARNING, "davgate.sftp"), contextlib.closing(pinning_mount(sshd, root, store)) as again:
+    with (
+        caplog.at_level(logging.WARNING, "davgate.sftp"),
+        contextlib.closing(pinning_mount(sshd, root, store)) as again,
+    ):
         assert read(again, "file.txt") == CONTENT  # a second mount (or process) trusts the pin
     assert len([r for r in caplog.records if "pinning" in r.getMessage()]) == 1
 
@@ -105,9 +111,10 @@ def test_a_changed_host_key_is_refused_with_a_clear_error(
             (server.folder / name).unlink()
         server.start()  # same address, new host key
         new = fingerprint(*host_key_of(server))
-        with caplog.at_level(logging.ERROR, "davgate.sftp"), contextlib.closing(
-            pinning_mount(server, root, store)
-        ) as mount:
+        with (
+            caplog.at_level(logging.ERROR, "davgate.sftp"),
+            contextlib.closing(pinning_mount(server, root, store)) as mount,
+        ):
             for _ in range(3):
                 with pytest.raises(HostKeyRejected) as refused:
                     mount.stat("file.txt")

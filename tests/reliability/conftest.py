@@ -117,7 +117,9 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     }
     launcher = ServerLauncher(base / "servers")
     server = launcher(config)
-    env = Env(server, base, folders["data"], folders["archive"], folders["outside"], folders["cache"], base / "state.db")
+    env = Env(
+        server, base, folders["data"], folders["archive"], folders["outside"], folders["cache"], base / "state.db"
+    )
     env.assert_serving()  # its one worker has answered, so it has made what it makes at start (the cache's staging folder)
     yield env
     launcher.stop_all()

@@ -67,7 +67,9 @@ def test_if_resource_tags_become_the_paths_wsgidav_matches(value: str, rewritten
     assert h.if_header(value) == rewritten
 
 
-@pytest.mark.parametrize("value", ["<http://h/data/%FF> (<urn:t>)", "<http://h/data/%2F> (<urn:t>)", "<http://[x/a> (<urn:t>)"])
+@pytest.mark.parametrize(
+    "value", ["<http://h/data/%FF> (<urn:t>)", "<http://h/data/%2F> (<urn:t>)", "<http://[x/a> (<urn:t>)"]
+)
 def test_if_resource_tags_that_are_no_path_are_refused(value: str) -> None:
     assert refused(h.if_header, value).status == 400
 

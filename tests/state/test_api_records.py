@@ -138,7 +138,12 @@ class ApiRecordsContract(StoreSuite):
     def test_claim_progress_finish(self, store: StateStore, other: StateStore) -> None:
         store.job_add([job("j1", webhook="http://h/"), job("j2", created=2.0)])
         claimed = store.job_claim("p1", now=10.0, lease=40.0)
-        assert claimed is not None and (claimed.id, claimed.state, claimed.holder, claimed.attempts) == ("j1", "running", "p1", 1)
+        assert claimed is not None and (claimed.id, claimed.state, claimed.holder, claimed.attempts) == (
+            "j1",
+            "running",
+            "p1",
+            1,
+        )
         assert other.job_claim("p2", now=11.0, lease=41.0).id == "j2"  # type: ignore[union-attr]
         assert other.job_claim("p2", now=12.0, lease=42.0) is None
         assert store.job_progress("u@x", "j1", "p1", 5, 10, 50.0) is True
@@ -147,7 +152,12 @@ class ApiRecordsContract(StoreSuite):
         assert store.job_finish("u@x", "j1", "p2", state="done", error="", checksum="", now=20.0) is False
         assert store.job_finish("u@x", "j1", "p1", state="done", error="", checksum="sha256:ab", now=20.0) is True
         done = store.job_get("u@x", "j1")
-        assert done is not None and (done.state, done.checksum, done.hook_state, done.holder) == ("done", "sha256:ab", "pending", "")
+        assert done is not None and (done.state, done.checksum, done.hook_state, done.holder) == (
+            "done",
+            "sha256:ab",
+            "pending",
+            "",
+        )
         other.job_finish("u@x", "j2", "p2", state="failed", error="gone", checksum="", now=21.0)
         assert store.job_get("u@x", "j2").hook_state == ""  # type: ignore[union-attr]  -- no webhook
 

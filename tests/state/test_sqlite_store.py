@@ -58,9 +58,7 @@ def record(
     )
 
 
-def lock_request(
-    scope: str = "exclusive", depth: str = "0", timeout: float = 600, principal: str = "alice"
-) -> dict:
+def lock_request(scope: str = "exclusive", depth: str = "0", timeout: float = 600, principal: str = "alice") -> dict:
     """A lock dict as WsgiDAV's LockManager hands it to ``storage.create``."""
     return {
         "type": "write",
@@ -72,9 +70,7 @@ def lock_request(
     }
 
 
-def acquire(
-    manager: LockManager, url: str, principal: str, scope: str = "exclusive", depth: str = "0"
-) -> dict:
+def acquire(manager: LockManager, url: str, principal: str, scope: str = "exclusive", depth: str = "0") -> dict:
     return manager.acquire(
         url=url,
         lock_type="write",
@@ -145,9 +141,7 @@ class StateStoreContract(StoreSuite):
             store.create_lock(record(root, "shared"))
 
         def roots(root: str, include_root: bool, include_children: bool) -> list[str]:
-            found = store.list_locks(
-                root, include_root=include_root, include_children=include_children
-            )
+            found = store.list_locks(root, include_root=include_root, include_children=include_children)
             return sorted(lock.root for lock in found)
 
         assert roots("/a/b", True, False) == ["/a/b"]
@@ -174,9 +168,7 @@ class StateStoreContract(StoreSuite):
             (("/a", "shared", "infinity"), ("/a/b", "shared", "infinity"), False),
         ],
     )
-    def test_lock_conflicts(
-        self, store: StateStore, held: tuple, wanted: tuple, conflict: bool
-    ) -> None:
+    def test_lock_conflicts(self, store: StateStore, held: tuple, wanted: tuple, conflict: bool) -> None:
         store.create_lock(record(*held))
         new = record(*wanted)
         if conflict:
@@ -203,9 +195,7 @@ class StateStoreContract(StoreSuite):
 
     # --- WsgiDAV lock storage -------------------------------------------------
 
-    def test_storage_create_completes_the_lock_like_wsgidav(
-        self, storage: StoreLockStorage
-    ) -> None:
+    def test_storage_create_completes_the_lock_like_wsgidav(self, storage: StoreLockStorage) -> None:
         reference = LockStorageDict()
         reference.open()
         ours, theirs = lock_request(timeout=-1), lock_request(timeout=-1)
@@ -223,10 +213,7 @@ class StateStoreContract(StoreSuite):
         lock = storage.create("/a", lock_request())
         refreshed = storage.refresh(lock["token"], timeout=60)
         assert refreshed["timeout"] == 60 and refreshed["expire"] <= time.time() + 60
-        assert (
-            storage.refresh(lock["token"], timeout=-1)["timeout"]
-            == StoreLockStorage.LOCK_TIME_OUT_MAX
-        )
+        assert storage.refresh(lock["token"], timeout=-1)["timeout"] == StoreLockStorage.LOCK_TIME_OUT_MAX
         assert storage.delete(lock["token"]) is True
         assert storage.get(lock["token"]) is None
         with pytest.raises(ValueError):
@@ -235,24 +222,16 @@ class StateStoreContract(StoreSuite):
     def test_storage_get_lock_list(self, storage: StoreLockStorage) -> None:
         a = storage.create("/a", lock_request("shared"))
         b = storage.create("/a/b", lock_request("shared"))
-        assert storage.get_lock_list(
-            "/a/", include_root=True, include_children=False, token_only=True
-        ) == [a["token"]]
-        children = storage.get_lock_list(
-            "/a", include_root=False, include_children=True, token_only=False
-        )
+        assert storage.get_lock_list("/a/", include_root=True, include_children=False, token_only=True) == [a["token"]]
+        children = storage.get_lock_list("/a", include_root=False, include_children=True, token_only=False)
         assert children == [b]
-        both = storage.get_lock_list(
-            "/a", include_root=True, include_children=True, token_only=True
-        )
+        both = storage.get_lock_list("/a", include_root=True, include_children=True, token_only=True)
         assert sorted(both) == sorted([a["token"], b["token"]])
 
     def test_storage_refuses_conflict_with_http_locked(self, storage: StoreLockStorage) -> None:
         storage.create("/col", lock_request(depth="infinity"))
         with pytest.raises(DAVError) as caught:
-            storage.create(
-                "/col/doc", lock_request(principal="bob")
-            )  # as if LockManager's check was raced
+            storage.create("/col/doc", lock_request(principal="bob"))  # as if LockManager's check was raced
         assert caught.value.value == HTTP_LOCKED
         assert caught.value.err_condition.hrefs == ["/col"]
 
@@ -261,16 +240,10 @@ class StateStoreContract(StoreSuite):
         with pytest.raises(DAVError) as caught:
             acquire(manager, "/col/sub/doc.txt", "bob")
         assert caught.value.value == HTTP_LOCKED
-        assert [x["token"] for x in manager.get_indirect_url_lock_list("/col/sub/doc.txt")] == [
-            lock["token"]
-        ]
+        assert [x["token"] for x in manager.get_indirect_url_lock_list("/col/sub/doc.txt")] == [lock["token"]]
         with pytest.raises(DAVError):
-            manager.check_write_permission(
-                url="/col/doc", depth="0", token_list=[], principal="bob"
-            )
-        manager.check_write_permission(
-            url="/col/doc", depth="0", token_list=[lock["token"]], principal="alice"
-        )
+            manager.check_write_permission(url="/col/doc", depth="0", token_list=[], principal="bob")
+        manager.check_write_permission(url="/col/doc", depth="0", token_list=[lock["token"]], principal="alice")
         acquire(manager, "/other", "bob")
 
     def test_threads_racing_for_one_lock(self, store: StateStore) -> None:
@@ -301,8 +274,11 @@ class StateStoreContract(StoreSuite):
         storage.delete(token)
         assert not store.any_live_lock()
         storage.create("/b", lock_request(timeout=1))
-        store.refresh_lock(storage.get_lock_list("/b", include_root=True, include_children=False, token_only=True)[0],
-                           timeout=1, expire=time.time() - 1)  # expired
+        store.refresh_lock(
+            storage.get_lock_list("/b", include_root=True, include_children=False, token_only=True)[0],
+            timeout=1,
+            expire=time.time() - 1,
+        )  # expired
         assert not store.any_live_lock()
 
     # --- dead properties ---------------------------------------------------------
@@ -348,10 +324,7 @@ class StateStoreContract(StoreSuite):
         props.write_property("/keep", "{x:}old", b"0")
         props.copy_properties("/src", "/dest")
         props.copy_properties("/none", "/keep")  # nothing to copy: dest keeps its own
-        assert (
-            props.get_properties("/dest") == ["{x:}p"]
-            and props.get_property("/src", "{x:}p") == b"1"
-        )
+        assert props.get_properties("/dest") == ["{x:}p"] and props.get_property("/src", "{x:}p") == b"1"
         assert props.get_properties("/keep") == ["{x:}old"]
 
     def test_move_properties_without_children(self, props: StorePropertyManager) -> None:
@@ -366,10 +339,7 @@ class StateStoreContract(StoreSuite):
             props.write_property(url, "{x:}p", url.encode())
         props.write_property("/new/b", "{x:}stale", b"gone")
         props.move_properties("/col/", "/new/", with_children=True)
-        moved = {
-            url: props.get_property(url, "{x:}p")
-            for url in ("/new/", "/new/b", "/new/sub/", "/new/sub/c")
-        }
+        moved = {url: props.get_property(url, "{x:}p") for url in ("/new/", "/new/b", "/new/sub/", "/new/sub/c")}
         assert moved == {
             "/new/": b"/col/",
             "/new/b": b"/col/b",
@@ -399,10 +369,7 @@ class StateStoreContract(StoreSuite):
             assert status == 200
             assert call(second, "LOCK", "/doc.txt", LOCKINFO)[0] == 423
             assert call(second, "PROPPATCH", "/doc.txt", PROPPATCH)[0] == 423
-            assert (
-                call(first, "PROPPATCH", "/doc.txt", PROPPATCH, If=f"({headers['Lock-Token']})")[0]
-                == 207
-            )
+            assert call(first, "PROPPATCH", "/doc.txt", PROPPATCH, If=f"({headers['Lock-Token']})")[0] == 207
             status, _, body = call(second, "PROPFIND", "/doc.txt", PROPFIND, Depth="0")
             assert status == 207 and b"blue" in body
 
@@ -419,15 +386,11 @@ class StateStoreContract(StoreSuite):
             acquire(manager, "/shared/doc.txt", "bob")
         assert caught.value.value == HTTP_LOCKED
         with pytest.raises(DAVError):
-            manager.check_write_permission(
-                url="/shared/doc.txt", depth="0", token_list=[], principal="bob"
-            )
+            manager.check_write_permission(url="/shared/doc.txt", depth="0", token_list=[], principal="bob")
         peer.call("release", token=token)
         mine = acquire(manager, "/shared/", "bob", depth="infinity")
         assert peer.call("locks", url="/shared") == [mine["token"]]
-        assert peer.call("acquire", url="/shared/doc.txt", principal="alice") == {
-            "dav_error": HTTP_LOCKED
-        }
+        assert peer.call("acquire", url="/shared/doc.txt", principal="alice") == {"dav_error": HTTP_LOCKED}
 
     @pytest.mark.timeout(120)
     def test_properties_are_shared_between_processes(
@@ -456,12 +419,9 @@ class StateStoreContract(StoreSuite):
         answers = [peer.receive() for peer in peers]
         winners = [answer["ok"] for answer in answers if "ok" in answer]
         assert len(winners) == 1, answers
-        assert [answer for answer in answers if "ok" not in answer] == [
-            {"dav_error": HTTP_LOCKED}
-        ] * 5
+        assert [answer for answer in answers if "ok" not in answer] == [{"dav_error": HTTP_LOCKED}] * 5
         assert [
-            lock.token
-            for lock in store.list_locks("/race/doc", include_root=True, include_children=False)
+            lock.token for lock in store.list_locks("/race/doc", include_root=True, include_children=False)
         ] == winners
 
 
@@ -576,9 +536,7 @@ def dav_app(root: Path, store: StateStore) -> WsgiDAVApp:
     )
 
 
-def call(
-    app: WsgiDAVApp, method: str, path: str, body: bytes = b"", **headers: str
-) -> tuple[int, dict, bytes]:
+def call(app: WsgiDAVApp, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, dict, bytes]:
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
@@ -590,9 +548,7 @@ def call(
     environ.update({f"HTTP_{key.upper()}": value for key, value in headers.items()})
     setup_testing_defaults(environ)
     response: list[Any] = []
-    chunks = app(
-        environ, lambda status, headers, exc_info=None: response.extend([status, dict(headers)])
-    )
+    chunks = app(environ, lambda status, headers, exc_info=None: response.extend([status, dict(headers)]))
     try:
         content = b"".join(chunks)
     finally:

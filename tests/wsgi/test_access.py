@@ -147,7 +147,9 @@ def test_copy_and_move_check_source_and_destination(ruled: Application, mount_ro
     assert (mount_root("/projects/b") / "m.txt").exists()
 
 
-@pytest.mark.parametrize("destination", ["/ar%63hive/x.txt", "/data/../archive/x.txt", "/projects/b/../../archive/x.txt"])
+@pytest.mark.parametrize(
+    "destination", ["/ar%63hive/x.txt", "/data/../archive/x.txt", "/projects/b/../../archive/x.txt"]
+)
 def test_destination_is_read_as_webdav_reads_it(ruled: Application, mount_root, destination: str) -> None:
     seed(mount_root, "/data/x.txt")
     response = Client(ruled, "alice").request("COPY", "/data/x.txt", headers={"Destination": DEST + destination})

@@ -174,13 +174,18 @@ def test_a_verified_put_seeds_the_digest_of_the_new_version(app, client: Client)
     put = client.put("/data/f.bin", BODY, Digest=f"sha-256={sha256(BODY)}")
     etag = put.headers["etag"].strip('"')
     assert app.store.get_digests("/data/f.bin", etag) == {"sha-256": sha256(BODY)}
-    assert client.request("HEAD", "/data/f.bin", headers={"Want-Digest": "sha-256"}).headers["digest"] == f"sha-256={sha256(BODY)}"
+    assert (
+        client.request("HEAD", "/data/f.bin", headers={"Want-Digest": "sha-256"}).headers["digest"]
+        == f"sha-256={sha256(BODY)}"
+    )
 
 
 def test_digest_on_a_read_only_mount_and_the_root(make_app, mount_root) -> None:
     mount_root("/archive").mkdir(parents=True)
     (mount_root("/archive") / "r.txt").write_bytes(BODY)
-    client = Client(make_app(mounts={"/archive": {"type": "local", "root": str(mount_root("/archive")), "readonly": True}}))
+    client = Client(
+        make_app(mounts={"/archive": {"type": "local", "root": str(mount_root("/archive")), "readonly": True}})
+    )
     assert client.get("/archive/r.txt", Want_Digest="adler32").headers["digest"] == f"adler32={adler32(BODY)}"
     assert "digest" not in client.get("/", Want_Digest="adler32").headers
 

@@ -15,7 +15,7 @@ def stored(client: Client) -> Client:
 
 def test_etag_is_strong_and_changes_with_content(stored: Client) -> None:
     first = stored.get("/data/f.bin").headers["etag"]
-    assert first.startswith('"') and not first.startswith('W/')
+    assert first.startswith('"') and not first.startswith("W/")
     assert stored.get("/data/f.bin").headers["etag"] == first
     stored.put("/data/f.bin", b"changed")
     assert stored.get("/data/f.bin").headers["etag"] != first

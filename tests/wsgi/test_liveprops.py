@@ -61,7 +61,11 @@ def test_oc_permissions_follow_read_only_mounts_and_access_rules(make_app, mount
     app = make_app(
         mounts={
             "/archive": {"type": "local", "root": str(mount_root("/archive")), "readonly": True},
-            "/projects/a": {"type": "local", "root": str(mount_root("/projects/a")), "access": {"read": ["*"], "write": ["bob"]}},
+            "/projects/a": {
+                "type": "local",
+                "root": str(mount_root("/projects/a")),
+                "access": {"read": ["*"], "write": ["bob"]},
+            },
         }
     )
     alice, bob = Client(app, "alice"), Client(app, "bob")
@@ -72,7 +76,9 @@ def test_oc_permissions_follow_read_only_mounts_and_access_rules(make_app, mount
 
 def test_oc_permissions_are_not_in_allprop(client: Client) -> None:
     client.put("/data/f.txt", b"x")
-    allprop = client.request("PROPFIND", "/data/f.txt", b'<d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>', {"Depth": "0"})
+    allprop = client.request(
+        "PROPFIND", "/data/f.txt", b'<d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>', {"Depth": "0"}
+    )
     assert b"getetag" in allprop.body and b"owncloud.org" not in allprop.body
 
 
@@ -84,7 +90,9 @@ def test_oc_permissions_are_not_in_allprop(client: Client) -> None:
         ("Win32LastModifiedTime", "urn:schemas-microsoft-com:", "Fri, 14 Jul 2017 02:40:00 GMT"),
     ],
 )
-def test_proppatch_sets_the_modification_time(client: Client, mount_root, name: str, namespace: str, value: str) -> None:
+def test_proppatch_sets_the_modification_time(
+    client: Client, mount_root, name: str, namespace: str, value: str
+) -> None:
     client.put("/data/f.txt", b"x")
     answer = client.request("PROPPATCH", "/data/f.txt", proppatch_body(name, value, namespace))
     assert answer.status == 207
@@ -114,7 +122,9 @@ def test_a_bad_time_is_a_conflict_and_nothing_else_changes(client: Client) -> No
 def test_time_on_a_read_only_mount_is_forbidden(make_app, mount_root) -> None:
     mount_root("/archive").mkdir(parents=True)
     (mount_root("/archive") / "f.txt").write_text("x")
-    client = Client(make_app(mounts={"/archive": {"type": "local", "root": str(mount_root("/archive")), "readonly": True}}))
+    client = Client(
+        make_app(mounts={"/archive": {"type": "local", "root": str(mount_root("/archive")), "readonly": True}})
+    )
     answer = client.request("PROPPATCH", "/archive/f.txt", proppatch_body("lastmodified", "1500000000"))
     assert answer.status == 403 or set(statuses(answer.body).values()) == {"HTTP/1.1 403 Forbidden"}
 
@@ -124,7 +134,12 @@ def test_proppatch_with_depth_1_acts_on_the_resource(client: Client) -> None:
     client.put("/data/f.txt", b"x")
     answer = client.request("PROPPATCH", "/data/f.txt", proppatch_body("color", "red", "urn:t"), {"Depth": "1"})
     assert answer.status == 207 and set(statuses(answer.body).values()) == {"HTTP/1.1 200 OK"}
-    assert b"red" in client.request("PROPFIND", "/data/f.txt", b'<d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>', {"Depth": "0"}).body
+    assert (
+        b"red"
+        in client.request(
+            "PROPFIND", "/data/f.txt", b'<d:propfind xmlns:d="DAV:"><d:allprop/></d:propfind>', {"Depth": "0"}
+        ).body
+    )
 
 
 def test_the_recorded_time_is_protected(client: Client) -> None:

@@ -48,7 +48,9 @@ def file_entry(name: str, item: Page) -> Entry:
     )
 
 
-def page_entries(page: Page, prefix: str, summarize: Callable[[str], tuple[str, float]]) -> tuple[list[Entry], list[Entry]]:
+def page_entries(
+    page: Page, prefix: str, summarize: Callable[[str], tuple[str, float]]
+) -> tuple[list[Entry], list[Entry]]:
     """The files and folders a page lists under ``prefix`` (the folder's marker left out)."""
     files = [file_entry(item["Key"][len(prefix) :], item) for item in page.get("Contents", ()) if item["Key"] != prefix]
     folders: list[Entry] = []
@@ -141,4 +143,3 @@ class FolderEntry(Entry):
                 raise errors.to_dav_error(error) from error
             object.__setattr__(self, "_summary", cached)
         return cached
-

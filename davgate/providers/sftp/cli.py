@@ -22,7 +22,9 @@ def add_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     enroll.add_argument("--host", required=True)
     enroll.add_argument("--port", type=int, default=22)
     enroll.add_argument("--user", required=True)
-    enroll.add_argument("--key-out", required=True, metavar="PATH", help="private key to make or reuse (PATH.pub beside it)")
+    enroll.add_argument(
+        "--key-out", required=True, metavar="PATH", help="private key to make or reuse (PATH.pub beside it)"
+    )
     enroll.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     enroll.add_argument("--known-hosts", metavar="FILE", help="accept only a host key listed in FILE")
     enroll.add_argument("--config", metavar="FILE", help="pin the host key in this configuration's state store")

@@ -81,7 +81,13 @@ def enroll(
             raise EnrolmentFailed(where, f"{problem} (does its AuthorizedKeysFile name another file?)") from error
     host_print = fingerprint(server_key.get_name(), server_key.get_base64())
     key_print = fingerprint(key.get_name(), key.get_base64())
-    log.info("sftp-enroll: key %s %s for %s (host key %s)", key_print, "added" if added else "already there", where, host_print)
+    log.info(
+        "sftp-enroll: key %s %s for %s (host key %s)",
+        key_print,
+        "added" if added else "already there",
+        where,
+        host_print,
+    )
     line = f"{key.get_name()} {key.get_base64()} davgate"
     return Enrolment(key_path, line, key_print, host_print, added, created)
 

@@ -94,9 +94,7 @@ class JobsMixin(MongoConnection):
         update = {"$set": {"hook_next": lease, "holder": holder}}
         return self._claim(due, update, [("hook_next", 1), *OLDEST])
 
-    def webhook_result(
-        self, owner: str, job_id: str, holder: str, *, delivered: bool, retry_at: float | None
-    ) -> None:
+    def webhook_result(self, owner: str, job_id: str, holder: str, *, delivered: bool, retry_at: float | None) -> None:
         state = "delivered" if delivered else ("pending" if retry_at is not None else "failed")
         outcome = {"hook_state": state, "hook_next": retry_at or 0.0, "holder": ""}
         held = {"owner": owner, "id": job_id, "holder": holder, "hook_state": "pending"}

@@ -61,9 +61,7 @@ def default_client(url: str) -> MongoClient[Document]:
 class MongoConnection:
     """Holds the client and the database; checks that the store may still be used."""
 
-    def __init__(
-        self, url: str, database: str = "davgate", *, client_factory: ClientFactory | None = None
-    ) -> None:
+    def __init__(self, url: str, database: str = "davgate", *, client_factory: ClientFactory | None = None) -> None:
         self.url = url
         self.database = database
         self._pid = os.getpid()
@@ -95,8 +93,7 @@ class MongoConnection:
         version = int(found.get("version", 0))
         if version > len(SCHEMA):
             raise StateStoreError(
-                f"state store {self!r} has schema version {version}; "
-                f"this davgate knows up to {len(SCHEMA)}"
+                f"state store {self!r} has schema version {version}; this davgate knows up to {len(SCHEMA)}"
             )
         for indexes in SCHEMA[version:]:
             for collection, keys, unique in indexes:

@@ -85,9 +85,7 @@ class LocksMixin(MongoConnection):
         _purge(locks, now)
         return locks.delete_one({"_id": token, "state": GRANTED, **_live(now)}).deleted_count > 0
 
-    def list_locks(
-        self, root: str, *, include_root: bool, include_children: bool
-    ) -> list[LockRecord]:
+    def list_locks(self, root: str, *, include_root: bool, include_children: bool) -> list[LockRecord]:
         where: list[Document] = []
         if include_root:
             where.append({"root": root})

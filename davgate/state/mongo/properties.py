@@ -71,10 +71,7 @@ class PropertiesMixin(MongoConnection):
         if not found:
             return
         ids = [document["_id"] for document in found]
-        moved = [
-            {"url": keys.moved(d["url"], src, dest), "name": d["name"], "value": d["value"]}
-            for d in found
-        ]
+        moved = [{"url": keys.moved(d["url"], src, dest), "name": d["name"], "value": d["value"]} for d in found]
         targets = sorted({document["url"] for document in moved})
         if set(targets) & {document["url"] for document in found}:  # into itself: make room first
             properties.delete_many({"_id": {"$in": ids}})
