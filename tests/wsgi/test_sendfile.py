@@ -122,3 +122,22 @@ def test_a_file_that_shrinks_ends_the_connection(served: Served, monkeypatch: py
     with pytest.raises(requests.exceptions.ChunkedEncodingError):
         requests.get(f"{served.url}/data/shrinking.bin", auth=AUTH, timeout=30)
     assert requests.get(f"{served.url}/data/shrinking.bin", auth=AUTH, timeout=30).content == path.read_bytes()
+
+
+def test_one_keep_alive_connection_carries_sent_files_and_other_answers(served: Served) -> None:
+    data = os.urandom(2 * MiB)
+    (served.root / "k.bin").write_bytes(data)
+    with requests.Session() as session:
+        session.auth = AUTH
+        for _ in range(3):
+            assert session.get(f"{served.url}/data/k.bin", timeout=30).content == data
+            assert (
+                session.get(f"{served.url}/data/k.bin", headers={"Range": "bytes=-10"}, timeout=30).content
+                == data[-10:]
+            )
+            assert (
+                session.request("PROPFIND", f"{served.url}/data/", headers={"Depth": "1"}, timeout=30).status_code
+                == 207
+            )
+            assert session.put(f"{served.url}/data/small.txt", data=b"x", timeout=30).status_code in (201, 204)
+    assert len(served.sends) == 6
