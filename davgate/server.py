@@ -83,9 +83,8 @@ class PreboundServer(wsgi.Server):
         self.gateway = sendfile.SendfileGateway  # local files' GET bodies go out by sendfile
         self.max_request_header_size = config.server.max_header_bytes
         self.ssl_adapter = startup.ssl_adapter(config.server)  # None: plain HTTP
-        self.requests = thread_pool.growing_pool(
-            self, config.server.threads
-        )  # few threads for a steady load, all for bursts
+        # few threads for a steady load, all for bursts
+        self.requests = thread_pool.growing_pool(self, config.server.threads)
 
     def bind(self, family, type, proto=0):  # noqa: A002 - cheroot's signature
         self.socket = self.prebound

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,23 @@ def basic(user: str, password: str | None = None) -> str:
     """An ``Authorization`` value for ``user`` (password from USERS unless given)."""
     token = f"{user}:{USERS[user] if password is None else password}".encode()
     return "Basic " + base64.b64encode(token).decode()
+
+
+def race(count: int, action: Callable[[int], Any]) -> list[Any]:
+    """Run ``action(0..count-1)`` in threads released together; their results in order."""
+    results: list[Any] = [None] * count
+    start = threading.Barrier(count)
+
+    def run(number: int) -> None:
+        start.wait()
+        results[number] = action(number)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def wait_until(

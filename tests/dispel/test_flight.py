@@ -12,6 +12,7 @@ import pytest
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.flight import SingleFlight
 from davgate.state.sqlite import SqliteStateStore
+from tests.helpers import race
 
 
 @pytest.fixture
@@ -45,24 +46,14 @@ class Result:
 
 def hammer(flights: list[SingleFlight], result: Result, count: int = 16) -> list[object]:
     """``count`` threads asking at once, spread over the given SingleFlight instances."""
-    answers: list[object] = [None] * count
-    barrier = threading.Barrier(count)
 
-    def ask(i: int) -> None:
-        barrier.wait()
+    def ask(i: int) -> object:
         try:
-            answers[i] = flights[i % len(flights)].run(
-                "key", ready=result.ready, produce=result.produce, wait=30, lease=30
-            )
+            return flights[i % len(flights)].run("key", ready=result.ready, produce=result.produce, wait=30, lease=30)
         except Exception as error:  # noqa: BLE001 - the test looks at it
-            answers[i] = error
+            return error
 
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return answers
+    return race(count, ask)
 
 
 def test_sixteen_threads_one_run(store: SqliteStateStore) -> None:

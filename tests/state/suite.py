@@ -1,4 +1,4 @@
-"""What the state stores' contract suites share: a store made from a spec, and threads raced at once.
+"""What the state stores' contract suites share: a store made from a spec.
 
 A suite is a class of tests; each backend's test class subclasses it and
 gives one ``store_spec(tmp_path)``: the ``open_store`` kind and options.
@@ -7,8 +7,7 @@ gives one ``store_spec(tmp_path)``: the ``open_store`` kind and options.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +32,3 @@ class StoreSuite:
     def store(self, tmp_path: Path) -> Iterator[StateStore]:
         with self.make_store(tmp_path) as store:
             yield store
-
-
-def race(count: int, action: Callable[[int], Any]) -> list[Any]:
-    """Run ``action(0..count-1)`` in threads released together; their results in order."""
-    results: list[Any] = [None] * count
-    start = threading.Barrier(count)
-
-    def run(number: int) -> None:
-        start.wait()
-        results[number] = action(number)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results

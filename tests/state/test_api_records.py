@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from davgate.state import CopyJob, IndexEntry, InfraRecord, RecordExists, StateStore
-from tests.state.suite import Spec, StoreSuite, race
+from tests.helpers import race
+from tests.state.suite import Spec, StoreSuite
 
 
 def job(job_id: str, owner: str = "u@x", created: float = 1.0, webhook: str = "") -> CopyJob:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from davgate.state import CacheEntry, StateStore
-from tests.state.suite import Spec, StoreSuite, race
+from tests.helpers import race
+from tests.state.suite import Spec, StoreSuite
 from tests.state.test_mongo_store import MongoServer
 
 

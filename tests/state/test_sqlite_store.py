@@ -274,11 +274,8 @@ class StateStoreContract(StoreSuite):
         storage.delete(token)
         assert not store.any_live_lock()
         storage.create("/b", lock_request(timeout=1))
-        store.refresh_lock(
-            storage.get_lock_list("/b", include_root=True, include_children=False, token_only=True)[0],
-            timeout=1,
-            expire=time.time() - 1,
-        )  # expired
+        token = storage.get_lock_list("/b", include_root=True, include_children=False, token_only=True)[0]
+        store.refresh_lock(token, timeout=1, expire=time.time() - 1)  # expired
         assert not store.any_live_lock()
 
     # --- dead properties ---------------------------------------------------------

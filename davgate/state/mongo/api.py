@@ -88,9 +88,8 @@ class ApiMixin(MongoConnection):
 
     def metadata_put(self, owner: str, collection: str, entry_id: str, document: Mapping[str, Any]) -> bool:
         key = {"owner": owner, "collection": collection, "id": entry_id}
-        text = json.dumps(
-            document, separators=(",", ":"), allow_nan=False
-        )  # as text: JSON keys may be what BSON keys may not
+        # as text: JSON keys may be what BSON keys may not
+        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
         result = upsert(self._metadata().replace_one, key, {**key, "json": text})
         return result.upserted_id is not None
 
