@@ -70,11 +70,11 @@ install_packages() {
     quietly "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
 }
 
-# The .venv is current when it was built from these very setup.cfg and
-# pyproject.toml with (at least) the extras asked for now.
+# The .venv is current when it was built from these very lock files,
+# setup.cfg and pyproject.toml with (at least) the extras asked for now.
 stamp_file=.venv/.davgate-setup
 stamp_for() {
-    printf '%s %s\n' "$1" "$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
+    printf '%s %s\n' "$1" "$(cat requirements/*.lock setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
 }
 venv_is_current() {
     [ -f "$stamp_file" ] && .venv/bin/python -c '' 2>/dev/null || return 1
@@ -83,6 +83,8 @@ venv_is_current() {
     [ "$stamp" = "$(stamp_for "$pymode")" ] || [ "$stamp" = "$(stamp_for test)" ]
 }
 
+# Exactly the lock (every file's hash checked, nothing resolved again), then
+# davgate itself without its dependencies: what is installed is what was tested.
 install_python() {
     if venv_is_current; then
         return
@@ -92,11 +94,10 @@ install_python() {
         quietly python3 -m venv --clear .venv
     fi
     local pip=(.venv/bin/python -m pip --quiet --disable-pip-version-check --no-input)
-    local target=.
-    if [ "$mode" != serve ]; then target='.[test]'; fi
-    say "installing Python packages into .venv ($target)"
-    quietly "${pip[@]}" install -U pip 'setuptools<82' wheel
-    quietly "${pip[@]}" install -e "$target"
+    local lock=requirements/$pymode.lock
+    say "installing Python packages into .venv ($lock)"
+    quietly "${pip[@]}" install --require-hashes --no-deps -r "$lock"
+    quietly "${pip[@]}" install --no-deps --no-build-isolation -e .
     stamp_for "$pymode" >"$stamp_file"
 }
 
