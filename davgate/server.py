@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from davgate import sendfile, sockfile, thread_pool
+from davgate import lifeline, sendfile, sockfile, thread_pool
 from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
 from davgate.forked import run_in_child
@@ -191,8 +191,10 @@ class Supervisor:
         self.quick_exits = 0
 
     def spawn(self) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
+            lifeline.die_with_parent(supervisor)
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
             code = 1
