@@ -13,6 +13,8 @@ set -euo pipefail
 # Debian packages, by purpose. Add new packages here, nowhere else.
 SERVE_PACKAGES=(python3-venv python3-pip curl)
 TEST_PACKAGES=(litmus ceph-mon ceph-osd radosgw ceph-common iproute2 openssh-server openssh-client nginx openssl)
+# systemd-analyze checks conf/davgate.service; postgresql runs the PostgreSQL state store's tests.
+TEST_PACKAGES+=(systemd postgresql)
 # The real WebDAV clients of the acceptance tests (tests/clients/).
 TEST_PACKAGES+=(davfs2 fuse3 cadaver rclone chromium chromium-driver php-cli php-curl php-xml php-mbstring php-sabre-dav)
 BENCH_PACKAGES=(nginx libnginx-mod-http-dav-ext wrk rclone)
