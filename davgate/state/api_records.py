@@ -16,18 +16,24 @@ adaptor (``/UC1/data.bin``; the adaptor's root is ``/``).
 
 from __future__ import annotations
 
+import json
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ApiRecords", "ApiUsage", "ApiUser", "CopyJob", "IndexEntry", "InfraRecord", "RecordExists"]
+__all__ = ["ApiRecords", "ApiUsage", "ApiUser", "CopyJob", "IndexEntry", "InfraRecord", "RecordExists", "document_text"]
 
 #: The states of a copy job; ``done`` and ``failed`` are final.
 JOB_STATES = ("queued", "running", "done", "failed")
 #: The states of a job's webhook: none to send, waiting to be sent, sent, given up.
 HOOK_STATES = ("", "pending", "delivered", "failed")
+
+
+def document_text(document: Mapping[str, Any]) -> str:
+    """A metadata document as the stores keep it (and as its size counts towards a quota)."""
+    return json.dumps(document, separators=(",", ":"), allow_nan=False)
 
 
 class RecordExists(Exception):

@@ -15,7 +15,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from davgate.state.api_records import ApiRecords, ApiUsage, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
+from davgate.state.api_records import (
+    ApiRecords,
+    ApiUsage,
+    ApiUser,
+    CopyJob,
+    IndexEntry,
+    InfraRecord,
+    RecordExists,
+    document_text,
+)
 
 TABLES = (
     "CREATE TABLE api_users (email TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL) WITHOUT ROWID",
@@ -283,7 +292,7 @@ class SqliteApiRecords(ApiRecords):
     # --- metadata -------------------------------------------------------------------------------
 
     def metadata_put(self, owner: str, collection: str, entry_id: str, document: Mapping[str, Any]) -> bool:
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        text = document_text(document)
         key = (owner, collection, entry_id)
         with self._transaction() as db:
             sql = "UPDATE api_metadata SET document = ? WHERE owner = ? AND collection = ? AND id = ?"

@@ -23,7 +23,7 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
-from davgate.state.api_records import ApiUsage, ApiUser, InfraRecord
+from davgate.state.api_records import ApiUsage, ApiUser, InfraRecord, document_text
 from davgate.state.mongo.connection import Document, MongoConnection, upsert
 
 OLD_LAYOUT = ("infrastructures", "infrastructures")  # collection and _id of the one document before version 6
@@ -129,7 +129,7 @@ class ApiMixin(MongoConnection):
     def metadata_put(self, owner: str, collection: str, entry_id: str, document: Mapping[str, Any]) -> bool:
         key = {"owner": owner, "collection": collection, "id": entry_id}
         # as text: JSON keys may be what BSON keys may not
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        text = document_text(document)
         result = upsert(self._metadata().replace_one, key, {**key, "json": text, "bytes": len(text.encode())})
         return result.upserted_id is not None
 
