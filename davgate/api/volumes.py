@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from davgate import errors
+from davgate.api.quotas import folder_bytes
 from davgate.providers import Upload
 from davgate.providers.local import LocalMount
 
@@ -57,6 +58,13 @@ class NativeVolume(LocalMount):
             return None
         existing = self.stat(rel)
         return room + (existing.size if existing is not None and not existing.is_folder else 0)
+
+    def space(self) -> tuple[int, int] | None:
+        """Under a quota: this volume's bytes and the owner's room left (not the disk's, which is not theirs)."""
+        room = self.room()
+        if room is None:
+            return super().space()
+        return folder_bytes(self.root), max(room, 0)
 
     def open_upload(self, rel: str) -> Upload:
         space = self.space_for(rel)

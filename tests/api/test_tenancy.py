@@ -19,6 +19,8 @@ PROPPATCH = b"""<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="u
 LOCK = b"""<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>
 <D:locktype><D:write/></D:locktype><D:owner>a</D:owner></D:lockinfo>"""
 
+QUOTA = b"""<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:quota-available-bytes/></D:prop></D:propfind>"""
+
 
 def refusals(api: Api) -> dict[str, float]:
     """``davgate_api_quota_refusals_total`` by quota, from /metrics."""
@@ -166,6 +168,8 @@ def test_native_volume_bytes_per_user_through_webdav(make_api: Callable[..., Api
     api.call("POST", "/infrastructure", infrastructure("one"), token=user)
     api.call("POST", "/infrastructure", infrastructure("two"), token=user)
     assert api.dav("PUT", "/one/mynativestorage/a.bin", DAV, b"a" * 600).status == 201
+    quota = api.dav("PROPFIND", "/two/other/", DAV, QUOTA, Depth="0")
+    assert b">400</D:quota-available-bytes>" in quota.body, quota.text  # the owner's room, not the disk's
     reply = api.dav("PUT", "/two/other/b.bin", DAV, b"b" * 600)  # the user's volumes together
     refused(reply, "api.quota_volume_bytes")
     assert api.dav("GET", "/two/other/b.bin", DAV).status == 404  # nothing of it kept
