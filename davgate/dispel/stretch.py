@@ -26,7 +26,13 @@ def to_8bit(data: np.ndarray, low: float, high: float) -> np.ndarray:
     sample = values[:: max(1, values.size // SAMPLE)]
     if sample.size == 0:
         return np.zeros(data.shape, dtype=np.uint8)
-    bottom, top = percentiles(sample, (float(low), float(high)))
+    return between(data, *percentiles(sample, (float(low), float(high))))
+
+
+def between(data: np.ndarray, bottom: float, top: float) -> np.ndarray:
+    """``bottom`` and below become 0, ``top`` and above 255; values between scale linearly."""
+    import numpy as np
+
     if top <= bottom:
         return np.where(data > bottom, 255, 0).astype(np.uint8)
     if tabled(data):
