@@ -131,7 +131,8 @@ class Handlers:
 
     def post_copy(self, request: Request) -> Reply:
         visible = self.service.registry.visible(request.caller)
-        jobs = staging.parse_jobs(request.json(), request.caller, visible, self.service.options.webhook_allow)
+        options = self.service.options
+        jobs = staging.parse_jobs(request.json(), request.caller, visible, options.webhook_allow, self.service.outbound)
         staging.queue(self.store, jobs)
         self.service.stager.poke()
         base = self.service.base_url(request.environ)

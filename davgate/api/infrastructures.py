@@ -25,10 +25,11 @@ from typing import Any
 from davgate import errors
 from davgate.api.errors import ApiError, BadGateway, BadRequest, Conflict, Forbidden, NotFound
 from davgate.api.spaces import Folders, MountFactory
-from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, parse
+from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, address_of, parse
 from davgate.api.tokens import Caller
 from davgate.auth.hashes import hash_password
 from davgate.config import ConfigError
+from davgate.hardening.outbound import Opener, OutboundRefused
 from davgate.namespace import Namespace
 from davgate.state import InfraRecord, StateStore
 
@@ -80,6 +81,7 @@ class Registry:
         return record
 
     def prepare(self, name: str, adaptor: Adaptor, secrets: Secrets, keys: list[Adaptor]) -> Adaptor:
+        self.check_outbound(adaptor)
         options = dict(adaptor.options)
         if adaptor.type == "sshfs":
             options["key"] = str(self.enrol(name, adaptor, secrets.pop("sshfs", adaptor.name)))
@@ -91,6 +93,22 @@ class Registry:
             self.check_bucket(name, prepared)
         return prepared
 
+    def check_outbound(self, adaptor: Adaptor) -> None:
+        """400 if the outbound rule refuses where the adaptor connects, before any connection is tried.
+
+        The answer is the same whether anything listens there or not, so the
+        API cannot be used to scan ports inside the network.
+        """
+        address = address_of(adaptor)
+        if address is None:
+            return
+        try:
+            self.factory.outbound.check(adaptor.type, *address)
+        except OutboundRefused as refused:
+            raise BadRequest(f"adaptor {adaptor.name}: {refused.reason}", "outbound_refused") from None
+        except OSError:
+            return  # no such name: connecting fails, and says so
+
     def enrol(self, name: str, adaptor: Adaptor, password: str) -> Path:
         """Install a new key on the host with the password, used once; the key's path."""
         from davgate.providers.sftp.enroll import enroll
@@ -98,7 +116,8 @@ class Registry:
         o = adaptor.options
         key = self.folders.keys(name) / f"{adaptor.name}-{uuid.uuid4().hex[:12]}"
         try:
-            enroll(o["host"], o["port"], o["user"], password, key, store=self.store, timeout=ENROL_TIMEOUT)
+            enroll(o["host"], o["port"], o["user"], password, key, store=self.store, timeout=ENROL_TIMEOUT,
+                   opener=self.factory.outbound.opener("sshfs"))  # fmt: skip
         except errors.StorageError as error:
             remove_key_files(key)
             raise adaptor_error(adaptor, "enrolment failed", error) from None
@@ -133,7 +152,7 @@ class Registry:
         for adaptor in adaptors:
             key = Path(adaptor.options["key"])
             if revoke:
-                revoke_key(self.store, adaptor, key)
+                revoke_key(self.store, adaptor, key, self.factory.outbound.opener("sshfs"))
             remove_key_files(key)
 
 
@@ -152,12 +171,12 @@ def adaptor_error(adaptor: Adaptor, what: str, error: Exception) -> ApiError:
     return BadGateway(f"adaptor {adaptor.name}: {what}: {detail}")
 
 
-def revoke_key(store: StateStore, adaptor: Adaptor, key: Path) -> None:
+def revoke_key(store: StateStore, adaptor: Adaptor, key: Path, opener: Opener) -> None:
     """Remove our line from the host's authorized_keys, logging in with that key."""
     from davgate.api.sshkeys import revoke
 
     try:
-        revoke(adaptor.options["host"], adaptor.options["port"], adaptor.options["user"], key, store)
+        revoke(adaptor.options["host"], adaptor.options["port"], adaptor.options["user"], key, store, opener)
     except Exception as error:  # noqa: BLE001 -- best effort: the host may be down
         log.warning("adaptor %s: could not remove davgate's key from the host (%s)", adaptor.name, error)
 

@@ -21,6 +21,7 @@ from davgate.api.spec import Adaptor, InfraSpec
 from davgate.api.tokens import ServerTokens
 from davgate.auth.jwt import JwtPolicy
 from davgate.config import schema
+from davgate.hardening.outbound import OutboundRule
 from davgate.providers import Mount
 from davgate.providers.local import LocalMount
 from davgate.state import InfraRecord, StateStore
@@ -48,10 +49,10 @@ class Folders:
 
 
 class MountFactory:
-    """Makes the Mount of an adaptor of a stored description."""
+    """Makes the Mount of an adaptor of a stored description; its connections go through the outbound rule."""
 
-    def __init__(self, store: StateStore, folders: Folders, sealer: Sealer) -> None:
-        self.store, self.folders, self.sealer = store, folders, sealer
+    def __init__(self, store: StateStore, folders: Folders, sealer: Sealer, outbound: OutboundRule) -> None:
+        self.store, self.folders, self.sealer, self.outbound = store, folders, sealer, outbound
 
     def build(self, infrastructure: str, adaptor: Adaptor) -> Mount:
         path = f"/{infrastructure}/{adaptor.name}"
@@ -72,7 +73,7 @@ class MountFactory:
             type="sftp", host=o["host"], user=o["user"], key=Path(o["key"]), port=o["port"], root=o["path"],
             timeout=ADAPTOR_TIMEOUT, connections=SSH_CONNECTIONS,
         )  # fmt: skip
-        return SftpMount(path, options)
+        return SftpMount(path, options, self.outbound.opener("sshfs"))
 
     def build_s3(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
         from davgate.providers.s3 import S3Mount
@@ -83,7 +84,7 @@ class MountFactory:
             secret_key=self.sealer.open(o["sealedSecret"]), region=o.get("region", "us-east-1"),
             prefix=o.get("prefix", ""), timeout=ADAPTOR_TIMEOUT, create_bucket=o.get("create_bucket", False),
         )  # fmt: skip
-        return S3Mount(path, options)
+        return S3Mount(path, options, self.outbound.opener("s3"))
 
 
 @dataclass
