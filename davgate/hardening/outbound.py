@@ -105,8 +105,10 @@ def parse_entry(text: str) -> Entry:
 def split_port(text: str) -> tuple[str, int | None]:
     """``host``/``host:port``/``[v6]``/``[v6]:port``/bare IPv6 into host and port."""
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        return host, port_of(rest[1:], text) if rest.startswith(":") else None
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"expected [address] or [address]:port, got {text!r}")
+        return host, port_of(rest[1:], text) if rest else None
     if text.count(":") == 1:
         host, port = text.split(":")
         return host, port_of(port, text)
