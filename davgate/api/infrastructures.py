@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from davgate import errors
+from davgate.api.checks import is_name
 from davgate.api.errors import ApiError, BadGateway, BadRequest, Conflict, Forbidden, NotFound
 from davgate.api.spaces import Folders, MountFactory
 from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, address_of, parse
@@ -140,13 +141,13 @@ class Registry:
             raise NotFound(f"no infrastructure {name!r}")
         self.store.index_drop(name)
         self.namespace.refresh(wait=True)
-        spec = InfraSpec.from_json(record.spec)
-        self.forget_keys([a for a in spec.adaptors if a.type == "sshfs"], revoke=True)
-        if purge:
-            for adaptor in spec.adaptors:
-                if adaptor.type == "native":
+        adaptors = stored_adaptors(record)
+        self.forget_keys([a for a in adaptors if a.type == "sshfs"], revoke=True)
+        if purge and is_name(name):  # a name from an older version may not be a safe folder name
+            for adaptor in adaptors:
+                if adaptor.type == "native" and is_name(adaptor.name):
                     shutil.rmtree(self.folders.volume(name, adaptor.name), ignore_errors=True)
-        log.info("infrastructure %s removed by %s%s", name, caller.name, " (volumes purged)" if purge else "")
+        log.info("infrastructure %a removed by %s%s", name, caller.name, " (volumes purged)" if purge else "")
 
     def forget_keys(self, adaptors: list[Adaptor], *, revoke: bool) -> None:
         for adaptor in adaptors:
@@ -154,6 +155,15 @@ class Registry:
             if revoke:
                 revoke_key(self.store, adaptor, key, self.factory.outbound.opener("sshfs"))
             remove_key_files(key)
+
+
+def stored_adaptors(record: InfraRecord) -> tuple[Adaptor, ...]:
+    """The adaptors of a stored record; none, logged, if its description cannot be read (removing it still works)."""
+    try:
+        return InfraSpec.from_json(record.spec).adaptors
+    except Exception as error:  # noqa: BLE001 -- a broken record must still be removable
+        log.error("infrastructure %a: its description cannot be read (%s); keys and volumes left", record.name, error)
+        return ()
 
 
 def prepare_logic(item: Logic, secrets: Secrets) -> Logic:

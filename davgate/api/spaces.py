@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from davgate.api.checks import is_name
 from davgate.api.credentials import SpaceCredentials, credentials_for
 from davgate.api.sealing import Sealer
 from davgate.api.spec import Adaptor, InfraSpec
@@ -135,18 +136,38 @@ class LiveSpaces:
             for record in records:
                 space = old.get(record.name)
                 if space is None or space.record != record:
-                    space = self.build(record)
-                new[record.name] = space
+                    space = self.build_or_skip(record)
+                if space is not None:
+                    new[record.name] = space
             now = time.monotonic()
             self.retired += [(now, space) for name, space in old.items() if new.get(name) is not space]
             self.spaces = new
             self.close_retired(now - RETIRE_SECONDS)
         return {path: mount for space in new.values() for path, mount in space.mounts.items()}
 
+    def build_or_skip(self, record: InfraRecord) -> Space | None:
+        """The record's space, or None, logged, if it cannot be served: one bad record never stops the others.
+
+        A name the current rule refuses (stored by an older version), a
+        description that cannot be read: the operator can still remove the
+        record by its exact name (``DELETE /api/v1/infrastructure?name=``).
+        """
+        if not is_name(record.name):
+            log.error("infrastructure %a cannot be served: its name is not a valid name; skipped", record.name)
+            return None
+        try:
+            return self.build(record)
+        except Exception as error:  # noqa: BLE001 -- serve the others
+            log.error("infrastructure %s cannot be served: %s: %s; skipped", record.name, type(error).__name__, error)
+            return None
+
     def build(self, record: InfraRecord) -> Space:
         spec = InfraSpec.from_json(record.spec)
         mounts = {}
         for adaptor in spec.adaptors:
+            if not is_name(adaptor.name):
+                log.error("infrastructure %s: adaptor %a cannot be served: not a valid name", record.name, adaptor.name)
+                continue
             try:
                 mount = self.factory.build(record.name, adaptor)
             except Exception as error:  # noqa: BLE001 -- serve the adaptors that work
