@@ -26,7 +26,7 @@ from davgate import errors
 from davgate.api.checks import is_name
 from davgate.api.errors import ApiError, BadGateway, BadRequest, Conflict, Forbidden, NotFound
 from davgate.api.spaces import Folders, MountFactory
-from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, address_of, parse
+from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, address_of, parse, readable
 from davgate.api.tokens import Caller
 from davgate.auth.hashes import hash_password
 from davgate.config import ConfigError
@@ -159,11 +159,11 @@ class Registry:
 
 def stored_adaptors(record: InfraRecord) -> tuple[Adaptor, ...]:
     """The adaptors of a stored record; none, logged, if its description cannot be read (removing it still works)."""
-    try:
-        return InfraSpec.from_json(record.spec).adaptors
-    except Exception as error:  # noqa: BLE001 -- a broken record must still be removable
-        log.error("infrastructure %a: its description cannot be read (%s); keys and volumes left", record.name, error)
+    spec = readable(record.spec)
+    if spec is None:
+        log.error("infrastructure %a: its description cannot be read; its keys and volumes are left", record.name)
         return ()
+    return spec.adaptors
 
 
 def prepare_logic(item: Logic, secrets: Secrets) -> Logic:

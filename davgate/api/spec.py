@@ -37,7 +37,7 @@ from davgate.api.checks import BOOLEAN, INTEGER, LIST, OBJECT, TEXT, Kind, field
 from davgate.api.errors import BadRequest
 from davgate.auth.keys import parse_users
 
-__all__ = ["Adaptor", "InfraSpec", "Logic", "Secrets", "address_of", "parse"]
+__all__ = ["Adaptor", "InfraSpec", "Logic", "Secrets", "address_of", "parse", "readable"]
 
 RESERVED_NAMES = frozenset({"api", "metrics", "healthz", "readyz"})
 COMMON_ADAPTOR: dict[str, Kind] = {"expose": TEXT, "caches": LIST}
@@ -113,6 +113,14 @@ class InfraSpec:
         adaptors = tuple(Adaptor(a.pop("name"), a.pop("type"), a) for a in data.pop("storageAdaptorContainers"))
         logic = tuple(Logic(item.pop("name"), item.pop("type"), item) for item in data.pop("logicContainers"))
         return cls(data.pop("name"), adaptors, logic, data)
+
+
+def readable(text: str) -> InfraSpec | None:
+    """The stored description ``text``, or None if it cannot be read (stored broken, or by an older version)."""
+    try:
+        return InfraSpec.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 @dataclass

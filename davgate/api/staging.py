@@ -39,6 +39,7 @@ from davgate.api import webhooks
 from davgate.api.checks import TEXT, fields
 from davgate.api.copier import Copier, LeaseLost, Place, Stopped
 from davgate.api.errors import BadRequest, Conflict
+from davgate.api.infrastructures import stored_adaptors
 from davgate.api.query import Index
 from davgate.api.spaces import LiveSpaces
 from davgate.api.tokens import Caller
@@ -71,7 +72,7 @@ def parse_jobs(
     items = body if isinstance(body, list) else [body]
     if not items or len(items) > MAX_JOBS:
         raise BadRequest(f"expected 1 to {MAX_JOBS} jobs", "invalid_value")
-    adaptors = {(r.name, a["name"]) for r in infrastructures for a in json.loads(r.spec)["storageAdaptorContainers"]}
+    adaptors = {(record.name, a.name) for record in infrastructures for a in stored_adaptors(record)}
     jobs, now = [], time.time()
     for i, item in enumerate(items):
         where = f"[{i}]"

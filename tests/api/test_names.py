@@ -96,6 +96,8 @@ def test_records_that_cannot_be_served_are_skipped_and_removable(
     assert "'evil\\n' cannot be served" in caplog.text and "broken cannot be served" in caplog.text
     listed = {e.get("infrastructure") for e in second.call("GET", "/infrastructure", token=ADMIN_TOKEN).json}
     assert {"good-1", "good-2", "bad-adaptor", "evil\n"} <= listed
+    copy = [{"id": "c1", "from": "good-1/other:/a", "to": "good-2/other:/a"}]
+    assert second.call("POST", "/copy", copy, token=owner).status == 202  # the owner of the broken ones too
 
     assert second.call("DELETE", f"/infrastructure?name={quote('evil' + chr(10))}", token=owner).status == 403
     for name in ("evil\n", "broken"):

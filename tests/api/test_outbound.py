@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from collections.abc import Callable
 
 import pytest
 
 from davgate.config import ConfigError, parse_config
+from davgate.hardening import outbound
 from davgate.hardening.outbound import OutboundRefused, OutboundRule
 from davgate.state import CopyJob
 from tests.api.conftest import Api, basic, infrastructure
@@ -108,6 +110,11 @@ def test_a_changed_dns_answer_is_checked_when_connecting(webhook: Listener) -> N
     answers["hooks.test"] = "127.0.0.2"
     with pytest.raises(OutboundRefused, match="loopback"):
         rule.connect("webhook", "hooks.test", port, 5.0)
+
+
+def test_the_servers_own_addresses_are_known_by_binding_them() -> None:
+    assert outbound.is_own(ipaddress.ip_address("127.0.0.1"))
+    assert not outbound.is_own(ipaddress.ip_address("192.0.2.1"))  # TEST-NET-1: nobody's
 
 
 @pytest.mark.parametrize(
