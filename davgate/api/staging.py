@@ -64,11 +64,10 @@ def parse_jobs(
     body: Any,
     caller: Caller,
     infrastructures: list[InfraRecord],
-    webhook_allow: Sequence[str] = (),
-    outbound: OutboundRule | None = None,
+    webhook_allow: Sequence[str],
+    outbound: OutboundRule,
 ) -> list[CopyJob]:
     """The jobs of a ``POST /api/v1/copy`` body, resolved against the caller's infrastructures."""
-    outbound = outbound or OutboundRule()
     items = body if isinstance(body, list) else [body]
     if not items or len(items) > MAX_JOBS:
         raise BadRequest(f"expected 1 to {MAX_JOBS} jobs", "invalid_value")

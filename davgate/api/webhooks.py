@@ -24,7 +24,8 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -86,9 +87,7 @@ def deliver(url: str, body: dict[str, Any], timeout: float, opener: Opener = DIR
     data = json.dumps(body).encode("utf-8")
     try:
         connection = cls(parts.hostname or "", parts.port, timeout=timeout)
-        connection._create_connection = lambda address, timeout, source=None: opener(
-            *address, timeout
-        )  # http.client's seam for opening its socket
+        connection._create_connection = opening(opener)  # http.client's seam for opening its socket
         try:
             connection.request("POST", target, data, {"Content-Type": "application/json", "User-Agent": "davgate"})
             status = connection.getresponse().status
@@ -102,6 +101,15 @@ def deliver(url: str, body: dict[str, Any], timeout: float, opener: Opener = DIR
         return True
     log.warning("webhook %s for job %s answered %d", where, body.get("id"), status)
     return False
+
+
+def opening(opener: Opener) -> Callable[..., socket.socket]:
+    """``opener`` in the shape of ``socket.create_connection``, which http.client calls."""
+
+    def create_connection(address: tuple[str, int], timeout: float | None, source: Any = None) -> socket.socket:
+        return opener(address[0], address[1], timeout)
+
+    return create_connection
 
 
 def retry_at(attempts_before: int, max_attempts: int, backoff: float, now: float) -> float | None:
