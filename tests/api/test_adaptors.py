@@ -94,6 +94,24 @@ def test_an_sshfs_host_inside_is_refused_the_same_whether_its_port_is_open_or_cl
     assert api.call("GET", "/infrastructure/test-001", token=owner).status == 404
 
 
+def test_an_sshfs_host_allowed_when_made_is_refused_at_connect_once_it_no_longer_is(
+    make_api: Callable[..., Api], sshd: Sshd, local_user: LocalUser
+) -> None:
+    allowed = make_api(outbound_allow=[sshd.allowance])
+    owner = allowed.register("owner@example.org")
+    adaptor = sshfs(sshd, local_user, local_user.password)
+    reply = allowed.call("POST", "/infrastructure", infrastructure(extra=[adaptor], query=False), token=owner)
+    assert reply.status == 201, reply.text
+    try:
+        narrowed = make_api()  # another process, started after the operator took the allowance out
+        answer = narrowed.dav("PROPFIND", "/test-001/hpc/", DAV, Depth="1")
+        assert answer.status in (502, 503), answer.text
+        assert refusals(narrowed, "sshfs") >= 1
+        assert allowed.dav("PROPFIND", "/test-001/hpc/", DAV, Depth="1").status == 207  # where it still is allowed
+    finally:
+        assert allowed.call("DELETE", "/infrastructure/test-001", token=owner).status == 204  # takes the key off
+
+
 def test_an_s3_adaptor_with_a_sealed_secret(make_api: Callable[..., Api], rgw: Rgw, tmp_path: Path) -> None:
     api = make_api(outbound_allow=[rgw.allowance])
     owner = api.register("owner@example.org")
