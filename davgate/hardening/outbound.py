@@ -21,7 +21,9 @@ otherwise not global, or one of the server's own, unless an entry of
 - either with a port (``127.0.0.1:7480``, ``[::1]:2222``, ``rgw.internal:7480``): that port only.
 
 A host name entry matches the name the user gave: the operator trusts
-whatever it resolves to. Creating an infrastructure or a job checks with
+whatever it resolves to. Any other name is refused if any one of its
+addresses is (``localhost`` allowed as ``127.0.0.1:7480`` is refused where
+it also resolves to ``::1``: allow ``localhost:7480`` then). Creating an infrastructure or a job checks with
 :meth:`OutboundRule.check` first, so a refusal is a 400 naming the rule;
 connecting checks again, because DNS answers change. Adaptors and
 transfers added later call :meth:`OutboundRule.connect` (or hand
