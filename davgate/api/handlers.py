@@ -133,8 +133,8 @@ class Handlers:
         found = []
         for record in self.indexed(request):
             space = self.service.spaces.get(record.name)
-            if space is not None:
-                found += [render(e, space, base, host, port) for e in self.store.index_files(record.name, name)]
+            if space is not None and space.record.id == record.id:
+                found += [render(e, space, base, host, port) for e in self.store.index_files(record.id, name)]
         return found
 
     def indexed(self, request: Request) -> list[InfraRecord]:
@@ -154,6 +154,7 @@ class Handlers:
         visible = self.service.registry.visible(request.caller)
         options = self.service.options
         jobs = staging.parse_jobs(request.json(), request.caller, visible, options.webhook_allow, self.service.outbound)
+        self.service.quotas.jobs(request.caller.name, len(jobs))
         staging.queue(self.store, jobs)
         self.service.stager.poke()
         base = self.service.base_url(request.environ)
@@ -184,6 +185,7 @@ class Handlers:
     def put_metadata(self, request: Request) -> Reply:
         owner, collection, entry_id = self.key(request)
         document = metadata.check_document(request.json(), entry_id)
+        self.service.quotas.metadata(owner, collection, entry_id, document)
         created = self.store.metadata_put(owner, collection, entry_id, document)
         return Reply(201 if created else 204, {"_id": entry_id} if created else None)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from davgate.api.handlers import Handlers
 from davgate.api.infrastructures import Registry
 from davgate.api.query import Index, Rescanner
+from davgate.api.quotas import Quotas
 from davgate.api.routes import Router
 from davgate.api.sealing import Sealer
 from davgate.api.spaces import Folders, LiveSpaces, MountFactory
@@ -20,7 +21,7 @@ from davgate.hardening.outbound import OutboundRule
 from davgate.namespace import Namespace
 from davgate.state import StateStore
 
-__all__ = ["PREFIX", "ApiService", "Gateway", "api_folder"]
+__all__ = ["PREFIX", "ApiService", "Gateway", "api_folder", "volumes_folder"]
 
 PREFIX = "/api/v1"
 
@@ -31,6 +32,26 @@ def api_folder(config: Config) -> Path:
         return config.api.folder
     path = getattr(config.state, "path", None)
     return Path(path).parent if path is not None else Path("var").resolve()
+
+
+def volumes_folder(config: Config) -> Path:
+    """``api.volumes``; else ``<api folder>/volumes``, unless that is inside the SQLite state's folder.
+
+    Native volumes are kept apart from the SQLite state file, so that
+    filling them does not fill the folder the store writes to: without
+    ``api.folder`` the API folder is the state file's own, and volumes go
+    beside it, to ``<that folder>-volumes``. A ``api.folder`` of its own
+    (as a shared folder of several replicas is) keeps its volumes inside.
+    Volumes made before infrastructures had ids stay in
+    ``<api folder>/volumes/<name>`` (see :class:`~davgate.api.spaces.Folders`).
+    """
+    if config.api.volumes is not None:
+        return config.api.volumes
+    folder = api_folder(config)
+    if config.api.folder is None and getattr(config.state, "path", None) is not None:
+        folder = folder.resolve()
+        return folder.with_name(f"{folder.name}-volumes")
+    return folder / "volumes"
 
 
 def jwt_policy(config: Config) -> JwtPolicy:
@@ -53,8 +74,9 @@ class ApiService:
         folder = api_folder(config)
         key = load_signing_key(self.options.key or folder / "api-signing-key.pem")
         self.tokens = ServerTokens(store, key, self.options.token_ttl)
-        folders = Folders(folder)
-        factory = MountFactory(store, folders, Sealer(key), self.outbound)
+        folders = Folders(folder, volumes_folder(config))
+        self.quotas = Quotas(store, self.options, folders)
+        factory = MountFactory(store, folders, Sealer(key), self.quotas, self.outbound)
         self.spaces = LiveSpaces(store, factory, self.tokens, jwt_policy(config))
         namespace.attach(self.spaces)
         self.index = Index(store, namespace, self.spaces, self.options.rescan_rate, self.options.rescan_interval)

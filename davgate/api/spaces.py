@@ -13,18 +13,20 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from davgate.api.checks import is_name
 from davgate.api.credentials import SpaceCredentials, credentials_for
+from davgate.api.quotas import Quotas
 from davgate.api.sealing import Sealer
 from davgate.api.spec import Adaptor, InfraSpec
-from davgate.api.tokens import ServerTokens
+from davgate.api.tokens import ADMIN, ServerTokens
+from davgate.api.volumes import NativeVolume
 from davgate.auth.jwt import JwtPolicy
 from davgate.config import schema
 from davgate.hardening.outbound import OutboundRule
 from davgate.providers import Mount
-from davgate.providers.local import LocalMount
 from davgate.state import InfraRecord, StateStore
 
 __all__ = ["Folders", "LiveSpaces", "MountFactory", "Space"]
@@ -38,35 +40,51 @@ SSH_CONNECTIONS = 2
 
 @dataclass(frozen=True)
 class Folders:
-    """Where the API keeps files: native volumes and enrolled SSH keys, below ``root``."""
+    """Where the API keeps files: enrolled SSH keys below ``root``, native volumes below ``volumes``.
+
+    A volume belongs to its infrastructure's id, so a name taken again
+    starts empty; the volumes of a record stored before ids (its id is its
+    name) stay where they were, below ``root/volumes/<name>``.
+    """
 
     root: Path
+    volumes: Path
 
-    def volume(self, infrastructure: str, adaptor: str) -> Path:
-        return self.root / "volumes" / infrastructure / adaptor
+    def volume(self, record: InfraRecord, adaptor: str) -> Path:
+        if record.legacy:
+            return self.root / "volumes" / record.name / adaptor
+        return self.volumes / record.id / adaptor
 
     def keys(self, infrastructure: str) -> Path:
         return self.root / "api-keys" / infrastructure
 
 
+def owner_registered(store: StateStore, owner: str) -> bool:
+    """Whether ``owner`` is still an API user (the administrator always is)."""
+    return owner == ADMIN or store.api_user_get(owner) is not None
+
+
 class MountFactory:
     """Makes the Mount of an adaptor of a stored description; its connections go through the outbound rule."""
 
-    def __init__(self, store: StateStore, folders: Folders, sealer: Sealer, outbound: OutboundRule) -> None:
-        self.store, self.folders, self.sealer, self.outbound = store, folders, sealer, outbound
+    def __init__(
+        self, store: StateStore, folders: Folders, sealer: Sealer, quotas: Quotas, outbound: OutboundRule
+    ) -> None:
+        self.store, self.folders, self.sealer, self.quotas, self.outbound = store, folders, sealer, quotas, outbound
 
-    def build(self, infrastructure: str, adaptor: Adaptor) -> Mount:
-        path = f"/{infrastructure}/{adaptor.name}"
-        mount = getattr(self, f"build_{adaptor.type}")(path, infrastructure, adaptor)
+    def build(self, record: InfraRecord, adaptor: Adaptor) -> Mount:
+        path = f"/{record.name}/{adaptor.name}"
+        mount = getattr(self, f"build_{adaptor.type}")(path, record, adaptor)
         mount.use_state(self.store)
         return mount
 
-    def build_native(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
-        root = self.folders.volume(infrastructure, adaptor.name)
+    def build_native(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
+        root = self.folders.volume(record, adaptor.name)
         root.mkdir(parents=True, exist_ok=True)
-        return LocalMount(path, schema.LocalMount(type="local", root=root))
+        room = partial(self.quotas.volume_room, record.owner)
+        return NativeVolume(path, schema.LocalMount(type="local", root=root), room, self.quotas.volume_full)
 
-    def build_sshfs(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+    def build_sshfs(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
         from davgate.providers.sftp import SftpMount
 
         o = adaptor.options
@@ -76,7 +94,7 @@ class MountFactory:
         )  # fmt: skip
         return SftpMount(path, options, self.outbound.opener("sshfs"))
 
-    def build_s3(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+    def build_s3(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
         from davgate.providers.s3 import S3Mount
 
         o = adaptor.options
@@ -169,12 +187,13 @@ class LiveSpaces:
                 log.error("infrastructure %s: adaptor %a cannot be served: not a valid name", record.name, adaptor.name)
                 continue
             try:
-                mount = self.factory.build(record.name, adaptor)
+                mount = self.factory.build(record, adaptor)
             except Exception as error:  # noqa: BLE001 -- serve the adaptors that work
                 log.error("infrastructure %s: adaptor %s cannot be served: %s", record.name, adaptor.name, error)
                 continue
             mounts[mount.path] = mount
-        return Space(record, spec, mounts, credentials_for(spec, record.owner, self.server, self.policy))
+        registered = partial(owner_registered, self.store, record.owner)
+        return Space(record, spec, mounts, credentials_for(spec, record.owner, self.server, self.policy, registered))
 
     def get(self, name: str) -> Space | None:
         return self.spaces.get(name)

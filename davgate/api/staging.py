@@ -10,6 +10,11 @@ as ``<infrastructure>/<adaptor>:<path>``. ``id`` is optional (one is made)
 and unique per user; ``webhook`` is optional. All jobs of a request are
 queued, or none.
 
+A job is bound to the infrastructures it names when it is queued (their
+ids go into its route): if one of them is removed, or removed and its
+name taken again, the job fails instead of touching the new one's storage.
+Jobs queued before ids existed carry none and find theirs by name.
+
 Jobs are records in the state store. In every davgate process a scheduler
 thread claims queued jobs for at most ``api.copy_workers`` copy threads
 (a lease per job: two processes never run one job, and the job of a process
@@ -72,6 +77,7 @@ def parse_jobs(
     if not items or len(items) > MAX_JOBS:
         raise BadRequest(f"expected 1 to {MAX_JOBS} jobs", "invalid_value")
     adaptors = {(record.name, a.name) for record in infrastructures for a in stored_adaptors(record)}
+    ids = {r.name: r.id for r in infrastructures}
     jobs, now = [], time.time()
     for i, item in enumerate(items):
         where = f"[{i}]"
@@ -82,10 +88,8 @@ def parse_jobs(
         webhook = job.get("webhook", "")
         if webhook:
             check_webhook(webhook, f"{where}.webhook", webhook_allow, outbound)
-        route = {
-            "from": resolve(job["from"], f"{where}.from", adaptors),
-            "to": resolve(job["to"], f"{where}.to", adaptors),
-        }
+        source, target = resolve(job["from"], f"{where}.from", adaptors), resolve(job["to"], f"{where}.to", adaptors)
+        route = {"from": source, "to": target, "ids": [ids[source[0]], ids[target[0]]]}
         jobs.append(
             CopyJob(caller.name, job_id, job["from"], job["to"], json.dumps(route), webhook, created=now, updated=now)
         )
@@ -235,7 +239,8 @@ class Stager:
         route = json.loads(job.route)
         log.info("copy %s of %s: %s -> %s (start %d)", job.id, job.owner, job.source, job.target, job.attempts)
         try:
-            source, target = self.place(route["from"]), self.place(route["to"])
+            ids = route.get("ids") or [None, None]  # none: queued before jobs were bound to ids
+            source, target = self.place(route["from"], ids[0]), self.place(route["to"], ids[1])
             rel, checksum = self.copier(job).copy(source, target)
         except Stopped:  # this process is stopping: another takes the job at once; this start does not count
             self.store.job_release(job.owner, job.id, self.holder, uncount=True)
@@ -258,11 +263,15 @@ class Stager:
 
         return Copier(report, self.stopping, self.options.copy_rate_limit)
 
-    def place(self, ref: list[str]) -> Place:
+    def place(self, ref: list[str], bound: str | None) -> Place:
+        """Where ``ref`` is now, in the infrastructure of id ``bound`` (if given) and no other."""
         infrastructure, adaptor, path = ref
-        if self.spaces.get(infrastructure) is None:
-            self.namespace.refresh(wait=True)  # made by another process a moment ago?
+        self.namespace.refresh(wait=True)  # made, removed or replaced by another process a moment ago?
         space = self.spaces.get(infrastructure)
+        if space is not None and bound is not None and space.record.id != bound:
+            raise errors.NotFound(
+                f"{adaptor}:/{path}", f"infrastructure {infrastructure} was removed after the job was queued"
+            )
         mount = space.adaptor(adaptor) if space is not None else None
         if mount is None:
             raise errors.NotFound(f"{adaptor}:/{path}", f"adaptor {adaptor} of {infrastructure} is not served")

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from davgate.dispel import png
+from davgate.dispel import png, stretch
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.tiff import read_window, window_bounds
 
@@ -174,18 +174,7 @@ def downsample(data: np.ndarray, ctx: Context, factor: int = 2, method: str = "m
 @builtin("stretch_8bit")
 def stretch_8bit(data: np.ndarray, ctx: Context, low: float = 2.0, high: float = 98.0) -> np.ndarray:
     """A contrast-stretched 8-bit copy: the ``low`` and ``high`` percentiles become 0 and 255."""
-    import numpy as np
-
-    values = data.ravel()
-    step = max(1, values.size // 1_000_000)
-    sample = values[::step].astype(np.float64)
-    if sample.size == 0:
-        return np.zeros(data.shape, dtype=np.uint8)
-    bottom, top = np.percentile(sample, [float(low), float(high)])
-    if top <= bottom:
-        return np.where(data > bottom, 255, 0).astype(np.uint8)
-    scaled = (data.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    return stretch.to_8bit(data, low, high)
 
 
 @builtin("statistics")
@@ -220,8 +209,12 @@ def encode_tiff(data: np.ndarray, ctx: Context, compression: str | None = None) 
 
 
 @builtin("encode_png")
-def encode_png(data: np.ndarray, ctx: Context, level: int = 6) -> None:
-    """An 8-bit or 16-bit grey, RGB or RGBA PNG."""
+def encode_png(data: np.ndarray, ctx: Context, level: int = 1) -> None:
+    """An 8-bit or 16-bit grey, RGB or RGBA PNG; zlib ``level`` 1 by default.
+
+    Previews are made while a person waits: higher levels cost many times
+    the time for a few percent fewer bytes (BENCHMARKS.md, P14).
+    """
     png.write(ctx.output, data, level=int(level))
 
 

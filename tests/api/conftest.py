@@ -165,3 +165,10 @@ def api(make_api: Callable[..., Api]) -> Api:
 
 
 ALICE = basic("alice", USERS["alice"])
+
+
+def volume_of(api: Api, tmp_path: Path, infrastructure: str, adaptor: str) -> Path:
+    """Where ``make_api``'s server keeps a native volume: beside the state's folder, by the infrastructure's id."""
+    record = api.app.store.infra_get(infrastructure)
+    assert record is not None
+    return tmp_path / "state-volumes" / record.id / adaptor

@@ -13,8 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from davgate.dispel import elements
+from davgate.dispel import elements, stretch
 from davgate.dispel.elements import ENTRY_POINT_GROUP, Registry
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.pipeline import Context, InputFile
@@ -190,3 +193,22 @@ class TestBuiltIns:
         ctx = context(tmp_path)
         elements.encode_csv({"min": 1, "shape": [3, 4]}, ctx)
         assert written(ctx).decode() == "min,1\nshape,[3, 4]\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pixels=st.sampled_from([np.uint8, np.uint16]).flatmap(lambda dtype: arrays(dtype, st.integers(1, 400))),
+    low=st.floats(0, 100),
+    high=st.floats(0, 100),
+)
+def test_the_tabled_stretch_is_the_float_stretch(pixels: np.ndarray, low: float, high: float) -> None:
+    # The general path, as it was before the histogram and the table.
+    sample = pixels.astype(np.float64)
+    bottom, top = np.percentile(sample, [low, high])
+    if top <= bottom:
+        expected = np.where(pixels > bottom, 255, 0).astype(np.uint8)
+    else:
+        scaled = (pixels.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))
+        expected = np.clip(scaled, 0, 255).astype(np.uint8)
+    assert stretch.percentiles(pixels, (low, high)) == [bottom, top]
+    assert np.array_equal(elements.stretch_8bit(pixels, None, low=low, high=high), expected)
