@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from davgate import errors
+from davgate.api.checks import is_name
 from davgate.api.errors import ApiError, BadGateway, BadRequest, Conflict, Forbidden, NotFound
 from davgate.api.spaces import Folders, MountFactory
-from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, parse
+from davgate.api.spec import Adaptor, InfraSpec, Logic, Secrets, address_of, parse, readable
 from davgate.api.tokens import Caller
 from davgate.auth.hashes import hash_password
 from davgate.config import ConfigError
+from davgate.hardening.outbound import Opener, OutboundRefused
 from davgate.namespace import Namespace
 from davgate.state import InfraRecord, StateStore
 
@@ -92,6 +94,7 @@ class Registry:
         return record
 
     def prepare(self, draft: InfraRecord, adaptor: Adaptor, secrets: Secrets, keys: list[Adaptor]) -> Adaptor:
+        self.check_outbound(adaptor)
         options = dict(adaptor.options)
         if adaptor.type == "sshfs":
             options["key"] = str(self.enrol(draft.name, adaptor, secrets.pop("sshfs", adaptor.name)))
@@ -103,6 +106,22 @@ class Registry:
             self.check_bucket(draft, prepared)
         return prepared
 
+    def check_outbound(self, adaptor: Adaptor) -> None:
+        """400 if the outbound rule refuses where the adaptor connects, before any connection is tried.
+
+        The answer is the same whether anything listens there or not, so the
+        API cannot be used to scan ports inside the network.
+        """
+        address = address_of(adaptor)
+        if address is None:
+            return
+        try:
+            self.factory.outbound.check(adaptor.type, *address)
+        except OutboundRefused as refused:
+            raise BadRequest(f"adaptor {adaptor.name}: {refused.reason}", "outbound_refused") from None
+        except OSError:
+            return  # no such name: connecting fails, and says so
+
     def enrol(self, name: str, adaptor: Adaptor, password: str) -> Path:
         """Install a new key on the host with the password, used once; the key's path."""
         from davgate.providers.sftp.enroll import enroll
@@ -110,7 +129,8 @@ class Registry:
         o = adaptor.options
         key = self.folders.keys(name) / f"{adaptor.name}-{uuid.uuid4().hex[:12]}"
         try:
-            enroll(o["host"], o["port"], o["user"], password, key, store=self.store, timeout=ENROL_TIMEOUT)
+            enroll(o["host"], o["port"], o["user"], password, key, store=self.store, timeout=ENROL_TIMEOUT,
+                   opener=self.factory.outbound.opener("sshfs"))  # fmt: skip
         except errors.StorageError as error:
             remove_key_files(key)
             raise adaptor_error(adaptor, "enrolment failed", error) from None
@@ -134,20 +154,29 @@ class Registry:
         self.store.index_drop(record.id)
         forget_path_records(self.store, name)
         self.namespace.refresh(wait=True)
-        spec = InfraSpec.from_json(record.spec)
-        self.forget_keys([a for a in spec.adaptors if a.type == "sshfs"], revoke=True)
-        if purge:
-            for adaptor in spec.adaptors:
-                if adaptor.type == "native":
+        adaptors = stored_adaptors(record)
+        self.forget_keys([a for a in adaptors if a.type == "sshfs"], revoke=True)
+        if purge and is_name(name):  # a name from an older version may not be a safe folder name
+            for adaptor in adaptors:
+                if adaptor.type == "native" and is_name(adaptor.name):
                     shutil.rmtree(self.folders.volume(record, adaptor.name), ignore_errors=True)
-        log.info("infrastructure %s removed by %s%s", name, caller.name, " (volumes purged)" if purge else "")
+        log.info("infrastructure %a removed by %s%s", name, caller.name, " (volumes purged)" if purge else "")
 
     def forget_keys(self, adaptors: list[Adaptor], *, revoke: bool) -> None:
         for adaptor in adaptors:
             key = Path(adaptor.options["key"])
             if revoke:
-                revoke_key(self.store, adaptor, key)
+                revoke_key(self.store, adaptor, key, self.factory.outbound.opener("sshfs"))
             remove_key_files(key)
+
+
+def stored_adaptors(record: InfraRecord) -> tuple[Adaptor, ...]:
+    """The adaptors of a stored record; none, logged, if its description cannot be read (removing it still works)."""
+    spec = readable(record.spec)
+    if spec is None:
+        log.error("infrastructure %a: its description cannot be read; its keys and volumes are left", record.name)
+        return ()
+    return spec.adaptors
 
 
 def forget_path_records(store: StateStore, name: str) -> None:
@@ -173,12 +202,12 @@ def adaptor_error(adaptor: Adaptor, what: str, error: Exception) -> ApiError:
     return BadGateway(f"adaptor {adaptor.name}: {what}: {detail}")
 
 
-def revoke_key(store: StateStore, adaptor: Adaptor, key: Path) -> None:
+def revoke_key(store: StateStore, adaptor: Adaptor, key: Path, opener: Opener) -> None:
     """Remove our line from the host's authorized_keys, logging in with that key."""
     from davgate.api.sshkeys import revoke
 
     try:
-        revoke(adaptor.options["host"], adaptor.options["port"], adaptor.options["user"], key, store)
+        revoke(adaptor.options["host"], adaptor.options["port"], adaptor.options["user"], key, store, opener)
     except Exception as error:  # noqa: BLE001 -- best effort: the host may be down
         log.warning("adaptor %s: could not remove davgate's key from the host (%s)", adaptor.name, error)
 

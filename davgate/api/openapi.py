@@ -98,6 +98,9 @@ def paths() -> dict[str, Any]:
                         {"200": reply("endpoints", {"type": "array", "items": ref("Endpoint")})}, 401),
             "post": call("Create an infrastructure: /<name>/ with its adaptors and access methods, at once",
                          {"201": reply("created", ANY_OBJECT)}, 400, 401, 409, 413, 502, 507, body=ref("Infrastructure")),
+            "delete": call("Remove any infrastructure by its exact stored name, even one the name rule refuses "
+                           "(admin token)", {"204": reply("removed")}, 400, 401, 403, 404,
+                           params=[param("name", "query"), param("purge", "query")]),
         },
         "/infrastructure/{name}": {
             "get": call("One infrastructure, without secrets", {"200": reply("it", ANY_OBJECT)}, 401, 403, 404,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from davgate import errors
 from davgate.api.errors import QuotaExceeded
-from davgate.api.spec import InfraSpec
+from davgate.api.spec import readable
 from davgate.api.tokens import ADMIN
 from davgate.config.schema import QUOTAS, ApiConfig
 from davgate.state import StateStore
@@ -86,7 +86,8 @@ class Quotas:
             return None
         used = 0
         for record in self.store.infra_list(owner):
-            for adaptor in InfraSpec.from_json(record.spec).adaptors:
+            spec = readable(record.spec)  # a record stored broken has no volumes to count
+            for adaptor in spec.adaptors if spec is not None else ():
                 if adaptor.type == "native":
                     used += folder_bytes(self.folders.volume(record, adaptor.name))
         return limit - used

@@ -17,6 +17,7 @@ from davgate.api.tokens import ApiAuthenticator, ServerTokens, load_signing_key
 from davgate.auth.jwt import JwtPolicy
 from davgate.auth.keys import ASYMMETRIC_ALGORITHMS
 from davgate.config import Config
+from davgate.hardening.outbound import OutboundRule
 from davgate.namespace import Namespace
 from davgate.state import StateStore
 
@@ -65,20 +66,23 @@ def jwt_policy(config: Config) -> JwtPolicy:
 class ApiService:
     """Everything behind ``/api/v1`` and the spaces, for one process."""
 
-    def __init__(self, config: Config, store: StateStore, namespace: Namespace) -> None:
+    def __init__(
+        self, config: Config, store: StateStore, namespace: Namespace, refused: Callable[[str], None] | None = None
+    ) -> None:
         self.options, self.store, self.namespace = config.api, store, namespace
+        self.outbound = OutboundRule(config.server.outbound_allow, refused=refused)  # refused: counts refusals
         folder = api_folder(config)
         key = load_signing_key(self.options.key or folder / "api-signing-key.pem")
         self.tokens = ServerTokens(store, key, self.options.token_ttl)
         folders = Folders(folder, volumes_folder(config))
         self.quotas = Quotas(store, self.options, folders)
-        factory = MountFactory(store, folders, Sealer(key), self.quotas)
+        factory = MountFactory(store, folders, Sealer(key), self.quotas, self.outbound)
         self.spaces = LiveSpaces(store, factory, self.tokens, jwt_policy(config))
         namespace.attach(self.spaces)
         self.index = Index(store, namespace, self.spaces, self.options.rescan_rate, self.options.rescan_interval)
         self.registry = Registry(store, namespace, factory, folders)
         self.registry.on_created.append(self.index.seed)
-        self.stager = Stager(store, namespace, self.spaces, self.index, self.options)
+        self.stager = Stager(store, namespace, self.spaces, self.index, self.options, self.outbound)
         self.rescanner = Rescanner(self.index)
         self.router = Router(PREFIX, ApiAuthenticator(self.options.admin_token, self.tokens), self.options.max_body)
         Handlers(self).register(self.router)

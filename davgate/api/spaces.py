@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from davgate.api.checks import is_name
 from davgate.api.credentials import SpaceCredentials, credentials_for
 from davgate.api.quotas import Quotas
 from davgate.api.sealing import Sealer
@@ -24,6 +25,7 @@ from davgate.api.tokens import ADMIN, ServerTokens
 from davgate.api.volumes import NativeVolume
 from davgate.auth.jwt import JwtPolicy
 from davgate.config import schema
+from davgate.hardening.outbound import OutboundRule
 from davgate.providers import Mount
 from davgate.state import InfraRecord, StateStore
 
@@ -63,10 +65,12 @@ def owner_registered(store: StateStore, owner: str) -> bool:
 
 
 class MountFactory:
-    """Makes the Mount of an adaptor of a stored description."""
+    """Makes the Mount of an adaptor of a stored description; its connections go through the outbound rule."""
 
-    def __init__(self, store: StateStore, folders: Folders, sealer: Sealer, quotas: Quotas) -> None:
-        self.store, self.folders, self.sealer, self.quotas = store, folders, sealer, quotas
+    def __init__(
+        self, store: StateStore, folders: Folders, sealer: Sealer, quotas: Quotas, outbound: OutboundRule
+    ) -> None:
+        self.store, self.folders, self.sealer, self.quotas, self.outbound = store, folders, sealer, quotas, outbound
 
     def build(self, record: InfraRecord, adaptor: Adaptor) -> Mount:
         path = f"/{record.name}/{adaptor.name}"
@@ -88,7 +92,7 @@ class MountFactory:
             type="sftp", host=o["host"], user=o["user"], key=Path(o["key"]), port=o["port"], root=o["path"],
             timeout=ADAPTOR_TIMEOUT, connections=SSH_CONNECTIONS,
         )  # fmt: skip
-        return SftpMount(path, options)
+        return SftpMount(path, options, self.outbound.opener("sshfs"))
 
     def build_s3(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
         from davgate.providers.s3 import S3Mount
@@ -99,7 +103,7 @@ class MountFactory:
             secret_key=self.sealer.open(o["sealedSecret"]), region=o.get("region", "us-east-1"),
             prefix=o.get("prefix", ""), timeout=ADAPTOR_TIMEOUT, create_bucket=o.get("create_bucket", False),
         )  # fmt: skip
-        return S3Mount(path, options)
+        return S3Mount(path, options, self.outbound.opener("s3"))
 
 
 @dataclass
@@ -150,18 +154,38 @@ class LiveSpaces:
             for record in records:
                 space = old.get(record.name)
                 if space is None or space.record != record:
-                    space = self.build(record)
-                new[record.name] = space
+                    space = self.build_or_skip(record)
+                if space is not None:
+                    new[record.name] = space
             now = time.monotonic()
             self.retired += [(now, space) for name, space in old.items() if new.get(name) is not space]
             self.spaces = new
             self.close_retired(now - RETIRE_SECONDS)
         return {path: mount for space in new.values() for path, mount in space.mounts.items()}
 
+    def build_or_skip(self, record: InfraRecord) -> Space | None:
+        """The record's space, or None, logged, if it cannot be served: one bad record never stops the others.
+
+        A name the current rule refuses (stored by an older version), a
+        description that cannot be read: the operator can still remove the
+        record by its exact name (``DELETE /api/v1/infrastructure?name=``).
+        """
+        if not is_name(record.name):
+            log.error("infrastructure %a cannot be served: its name is not a valid name; skipped", record.name)
+            return None
+        try:
+            return self.build(record)
+        except Exception as error:  # noqa: BLE001 -- serve the others
+            log.error("infrastructure %s cannot be served: %s: %s; skipped", record.name, type(error).__name__, error)
+            return None
+
     def build(self, record: InfraRecord) -> Space:
         spec = InfraSpec.from_json(record.spec)
         mounts = {}
         for adaptor in spec.adaptors:
+            if not is_name(adaptor.name):
+                log.error("infrastructure %s: adaptor %a cannot be served: not a valid name", record.name, adaptor.name)
+                continue
             try:
                 mount = self.factory.build(record, adaptor)
             except Exception as error:  # noqa: BLE001 -- serve the adaptors that work

@@ -61,6 +61,7 @@ class ServerConfig:
     max_xml_elements: int = 10_000  # elements in one such body beyond this: 413
     propfind_depth_infinity: bool = False  # serve PROPFIND Depth: infinity (a whole tree in one answer); else 403
     allow_insecure_basic: bool = False  # accept credentials over plain HTTP beyond loopback (see davgate.hardening)
+    outbound_allow: tuple[str, ...] = ()  # non-public places API users may point davgate at: CIDRs, hosts, host:port
     tls_cert: Optional[ExistingFile] = None  # PEM certificate (chain); with tls_key: serve https
     tls_key: Optional[ExistingFile] = None  # PEM private key of tls_cert
     log_format: Literal["text", "json"] = "text"  # json: one object per line (--log-format wins)

@@ -41,6 +41,10 @@ class Ops:
     exporter: Exporter | None = None
     private_folder: Path | None = None  # removed on close
 
+    def outbound_refusals(self) -> Callable[[str], None] | None:
+        """A counter of the outbound rule's refusals, by kind; None without metrics."""
+        return metrics.OutboundRefusals(self.recorder) if self.recorder is not None else None
+
     def wrap(self, app: Callable) -> AccessLog:
         """The request scope (id, access log, metrics) around the health endpoints around ``app``."""
         observers = [self.observer] if self.observer is not None else []

@@ -71,6 +71,7 @@ def test_the_seed_scenario(
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, sshd: Sshd, clean_home: LocalUser, webhook: Listener
 ) -> None:
     settings = config(tmp_path, htpasswd_file)
+    settings["server"] = {"outbound_allow": [sshd.allowance, webhook.allowance]}  # the tests' own, by port
     server = serve(settings, workers=2)
 
     # 1. a user is registered by the administrator and gets a token
