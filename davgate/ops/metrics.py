@@ -65,7 +65,15 @@ BACKEND_ERRORS = Family(
     "by mount and status.",
 )
 IN_FLIGHT = Family("davgate_requests_in_flight", "gauge", "Requests being served now, over all live workers.")
-FAMILIES = (REQUESTS, DURATION, RECEIVED, SENT, BACKEND_ERRORS, IN_FLIGHT)
+AUTH_FAILURES = Family(
+    "davgate_auth_failures", "counter", "Requests with credentials answered 401 (failed authentications)."
+)
+AUTH_THROTTLED = Family(
+    "davgate_auth_throttled",
+    "counter",
+    "Requests answered 429 after too many failed authentications, by what was throttled (address or user).",
+)
+FAMILIES = (REQUESTS, DURATION, RECEIVED, SENT, BACKEND_ERRORS, IN_FLIGHT, AUTH_FAILURES, AUTH_THROTTLED)
 
 
 def key(family: Family, sample: str, labels: Sequence[tuple[str, str]] = ()) -> str:
@@ -216,6 +224,26 @@ class RequestMetrics:
                 BACKEND_ERRORS, BACKEND_ERRORS.name + "_total", (("mount", mount), ("status", status))
             )
         return name
+
+
+class AuthMetrics:
+    """The authentication throttle's observer (see :mod:`davgate.auth.throttle`): failures and 429s."""
+
+    SCOPES = ("address", "user")
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.failures = key(AUTH_FAILURES, AUTH_FAILURES.name + "_total")
+        self.throttled = {
+            scope: key(AUTH_THROTTLED, AUTH_THROTTLED.name + "_total", (("scope", scope),)) for scope in self.SCOPES
+        }
+        recorder.declare(COUNTER, [self.failures, *self.throttled.values()])
+
+    def auth_failed(self) -> None:
+        self.recorder.add([(COUNTER, self.failures, 1.0)])
+
+    def auth_throttled(self, scope: str) -> None:
+        self.recorder.add([(COUNTER, self.throttled[scope], 1.0)])
 
 
 @dataclass(frozen=True)
