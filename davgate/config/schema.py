@@ -173,6 +173,8 @@ class DispelMount:
     idle_timeout: float = 300.0  # seconds an idle pipeline process is kept
     tile_size: int = 1024  # pixels: the tiling of windows the tree lists (a template may set its own)
     elements: dict[str, str] = field(default_factory=dict)  # extra elements, name: "module:function"
+    memory_limit: int = 2048 * MiB  # bytes of address space per pipeline process (a run beyond: 507); 0: no limit
+    max_remote_read: int = 256 * MiB  # bytes a pipeline reads at once from a non-local source (beyond: 507)
 
 
 MountConfig = Union[LocalMount, SftpMount, S3Mount, DispelMount]

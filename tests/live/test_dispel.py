@@ -16,6 +16,7 @@ from davgate.dispel import executions_total
 from davgate.state.sqlite import SqliteStateStore
 from tests.dispel.conftest import REPO, TIFFSTORE, stack, write_stack
 from tests.dispel.demo_store import demo_store_path
+from tests.dispel.test_executor import write_huge
 from tests.helpers import USERS, ServerLauncher
 
 AUTH = ("alice", USERS["alice"])
@@ -107,6 +108,25 @@ def test_a_runaway_gets_504_and_the_server_goes_on(
     assert (
         requests.request("PROPFIND", server.url + "/", auth=AUTH, headers={"Depth": "1"}, timeout=30).status_code == 207
     )
+
+
+def test_a_template_over_the_memory_limit_gets_507_and_the_server_goes_on(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path
+) -> None:
+    (small_store / "tiffstore/999").mkdir()
+    write_huge(small_store / "tiffstore/999/20200101.tif", 16 * 1024)  # 512 MiB when decoded
+    server = serve(config(tmp_path, htpasswd_file, small_store, workers=1, memory_limit=256 * 1024 * 1024))
+    whole = "/dispel/tiffstore/999/20200101/0/0-16384-0-16384.npy"
+    response = requests.get(server.url + whole, auth=AUTH, timeout=60)
+    assert response.status_code == 507
+    assert response.text == (
+        "507 Insufficient Storage: element read_tiff needs more memory than a pipeline process may use "
+        "(256 MiB, the dispel mount's memory_limit)\n"
+    )
+    fine = requests.get(server.url + "/dispel/tiffstore/312/20181129/1/0-10-0-10", auth=AUTH, timeout=30)
+    assert fine.status_code == 200  # the pipeline process was replaced; the request worker lives on
+    again = requests.get(server.url + whole, auth=AUTH, timeout=60)
+    assert again.status_code == 507  # a refusal is not cached
 
 
 def test_two_processes_share_sixteen_cold_requests_one_execution(
