@@ -72,7 +72,7 @@ class PipelineProcess:
                     str(child.fileno()),
                     str(os.getpid()),
                     str(memory_limit),
-                ],  # fmt: skip
+                ],
                 pass_fds=(child.fileno(),),
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -6,7 +6,9 @@ by binding their sockets, so one server sees several client addresses.
 
 from __future__ import annotations
 
+import base64
 import http.client
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -141,6 +143,40 @@ def test_the_api_token_check_is_throttled(server: Server) -> None:
     answer = ask(server, "127.0.0.2", "/api/v1/user", X_Access_Token=ADMIN_TOKEN)
     assert answer.status == 429 and answer.headers["Retry-After"]
     assert ask(server, "127.0.0.3", "/api/v1/user", X_Access_Token=ADMIN_TOKEN).status == 200
+
+
+def test_a_spaces_own_passwords_are_throttled(server: Server) -> None:
+    token = api(server, "PUT", "/user", {"email": "owner@example.org", "name": "Owner"}, ADMIN_TOKEN)["token"]
+    space = {
+        "name": "test-001",
+        "storageAdaptorContainers": [{"name": "native", "type": "native"}],
+        "logicContainers": [{"name": "dav", "type": "webdav", "user": "spaceuser", "pass": "a-long-password"}],
+    }
+    api(server, "POST", "/infrastructure", space, token)
+    path = "/test-001/native/"
+    assert ask(server, "127.0.0.2", path, Authorization=basic_with("spaceuser", "a-long-password")).status == 200
+    for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
+        assert ask(server, source, path, Authorization=basic_with("spaceuser", WRONG)).status == 401
+    refused = ask(server, "127.0.0.5", path, Authorization=basic_with("spaceuser", "a-long-password"))
+    assert refused.status == 429  # the name, from any address
+    assert ask(server, "127.0.0.5", path, Authorization=f"Bearer {token}").status == 200  # the owner's token
+
+
+def api(server: Server, method: str, path: str, payload: object, token: str) -> Any:
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request(method, f"/api/v1{path}", json.dumps(payload), {"x-access-token": token})
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status in (200, 201), body
+        return json.loads(body)
+    finally:
+        connection.close()
+
+
+def basic_with(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 def test_failures_and_throttled_requests_are_counted(server: Server) -> None:
