@@ -44,9 +44,12 @@ def ask(server: Server, source: str, path: str = "/data/", **headers: str) -> An
         connection.close()
 
 
-def start(serve: ServerLauncher, tmp_path: Path, htpasswd: Path, window: float = 600, **auth: Any) -> Server:
+def start(
+    serve: ServerLauncher, tmp_path: Path, htpasswd: Path, window: float = 600, engine: str = "cheroot", **auth: Any
+) -> Server:
     (tmp_path / "data").mkdir(exist_ok=True)
     config = {
+        "server": {"engine": engine},
         "auth": {"htpasswd": htpasswd, "throttle": {"failures": FAILURES, "window": window}, **auth},
         "mounts": {"/data": {"type": "local", "root": tmp_path / "data"}},
         "state": {"type": "sqlite", "path": tmp_path / "state.db"},
@@ -91,7 +94,11 @@ def test_a_user_name_is_throttled_from_every_address(server: Server) -> None:
     assert ask(server, "127.0.0.5", Authorization=basic("bob")).status == 200  # that address is not throttled
 
 
-def test_an_address_is_throttled_whatever_name_it_tries(server: Server) -> None:
+@pytest.mark.parametrize("engine", ["cheroot", "granian"])
+def test_an_address_is_throttled_whatever_name_it_tries(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, engine: str
+) -> None:
+    server = start(serve, tmp_path, htpasswd_file, engine=engine)
     for user in ("carol", "dave", "erin"):
         fail(server, "127.0.0.2", user, times=1)
     assert ask(server, "127.0.0.2", Authorization=basic("bob")).status == 429
