@@ -83,11 +83,29 @@ class JwtConfig:
 
 
 @dataclass(frozen=True)
+class ThrottleConfig:
+    """Failed-authentication throttling, per client address and per user name (see davgate.auth.throttle)."""
+
+    failures: int = 10  # failures allowed within window; the next attempts get 429 until one ages out; 0: off
+    window: float = 600.0  # seconds a failure counts
+    max_entries: int = 10_000  # addresses (and user names) tracked per process; the least recently failed go first
+
+    def __post_init__(self) -> None:
+        if self.failures < 0:
+            raise ConfigError("auth.throttle.failures", f"expected 0 (off) or more, got {self.failures}")
+        if self.window <= 0:
+            raise ConfigError("auth.throttle.window", f"expected a positive number of seconds, got {self.window}")
+        if self.max_entries < 1:
+            raise ConfigError("auth.throttle.max_entries", f"expected at least 1, got {self.max_entries}")
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     htpasswd: Optional[ExistingFile] = None
     jwt: Optional[JwtConfig] = None
     anonymous: Literal["none", "read", "write"] = "none"
     realm: str = "davgate"
+    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,8 @@ class DispelMount:
     idle_timeout: float = 300.0  # seconds an idle pipeline process is kept
     tile_size: int = 1024  # pixels: the tiling of windows the tree lists (a template may set its own)
     elements: dict[str, str] = field(default_factory=dict)  # extra elements, name: "module:function"
+    memory_limit: int = 2048 * MiB  # bytes of address space per pipeline process (a run beyond: 507); 0: no limit
+    max_remote_read: int = 256 * MiB  # bytes a pipeline reads at once from a non-local source (beyond: 507)
 
 
 MountConfig = Union[LocalMount, SftpMount, S3Mount, DispelMount]

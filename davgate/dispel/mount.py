@@ -55,7 +55,7 @@ class DispelMount(Mount):
             source=options.source,
             store=store,
             cache=cache,
-            executor=Executor(options.workers, idle_timeout=options.idle_timeout),
+            executor=Executor.for_mount(options),
             time_limit=options.time_limit,
             tile_size=options.tile_size,
             elements=elements,

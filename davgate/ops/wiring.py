@@ -40,6 +40,7 @@ class Ops:
     observer: metrics.RequestMetrics | None = None
     exporter: Exporter | None = None
     private_folder: Path | None = None  # removed on close
+    auth: metrics.AuthMetrics | None = None  # failed and throttled authentications
 
     def outbound_refusals(self) -> Callable[[str], None] | None:
         """A counter of the outbound rule's refusals, by kind; None without metrics."""
@@ -74,7 +75,8 @@ def build_ops(config: Config, store: StateStore, mounts: Mapping[str, Any], cach
     recorder = metrics.Recorder(folder)
     observer = metrics.RequestMetrics(recorder, config.metrics.latency_buckets, mounts)
     exporter = Exporter(folder, dispel_counters(store), dispel_templates(mounts), quota_refusals(store))
-    return Ops(readiness, recorder, observer, exporter, None if shared else folder)
+    auth = metrics.AuthMetrics(recorder)
+    return Ops(readiness, recorder, observer, exporter, None if shared else folder, auth)
 
 
 def dispel_counters(store: StateStore) -> Callable[[], dict[str, dict[str, int]]]:

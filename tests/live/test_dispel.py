@@ -17,7 +17,12 @@ from davgate.dispel import executions_total
 from davgate.state.sqlite import SqliteStateStore
 from tests.dispel.conftest import REPO, TIFFSTORE, stack, write_stack
 from tests.dispel.demo_store import demo_store_path
+from tests.dispel.test_executor import write_huge
 from tests.helpers import USERS, ServerLauncher
+from tests.live.test_sftp import sftp_section
+from tests.sshd import Sshd, local_user, sshd
+
+__all__ = ["local_user", "sshd"]  # session fixtures, shared through this import
 
 AUTH = ("alice", USERS["alice"])
 SEED_URL = "/dispel/tiffstore/312/20181129/12/0-1200-0-400"
@@ -110,6 +115,25 @@ def test_a_runaway_gets_504_and_the_server_goes_on(
     )
 
 
+def test_a_template_over_the_memory_limit_gets_507_and_the_server_goes_on(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path
+) -> None:
+    (small_store / "tiffstore/999").mkdir()
+    write_huge(small_store / "tiffstore/999/20200101.tif", 16 * 1024)  # 512 MiB when decoded
+    server = serve(config(tmp_path, htpasswd_file, small_store, workers=1, memory_limit=256 * 1024 * 1024))
+    whole = "/dispel/tiffstore/999/20200101/0/0-16384-0-16384.npy"
+    response = requests.get(server.url + whole, auth=AUTH, timeout=60)
+    assert response.status_code == 507
+    assert response.text == (
+        "507 Insufficient Storage: element read_tiff needs more memory than a pipeline process may use "
+        "(256 MiB, the dispel mount's memory_limit)\n"
+    )
+    fine = requests.get(server.url + "/dispel/tiffstore/312/20181129/1/0-10-0-10", auth=AUTH, timeout=30)
+    assert fine.status_code == 200  # the pipeline process was replaced; the request worker lives on
+    again = requests.get(server.url + whole, auth=AUTH, timeout=60)
+    assert again.status_code == 507  # a refusal is not cached
+
+
 def test_two_processes_share_sixteen_cold_requests_one_execution(
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path, repo_on_path: None
 ) -> None:
@@ -156,6 +180,25 @@ def test_a_third_party_element_from_an_entry_point(
     assert response.status_code == 200, response.text
     source = tifffile.imread(small_store / "tiffstore/312/20181129.tif", key=0)
     assert np.array_equal(np.load(io.BytesIO(response.content)), source[0:10, 0:20] * 10)
+
+
+def test_a_remote_read_over_max_remote_read_gets_507(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, sshd: Sshd
+) -> None:
+    remote = tmp_path / "remote"
+    write_stack(remote / "tiffstore/312/20181129.tif", stack(1, 3, 200, 300), tile=(64, 64))
+    write_stack(remote / "tiffstore/500/20200101.tif", stack(5, 1, 2048, 3072), rowsperstrip=2048)  # a 12 MiB strip
+    settings = config(tmp_path, htpasswd_file, remote, workers=1, max_remote_read=8 * 1024 * 1024)
+    settings["mounts"]["/source"] = {**sftp_section(sshd, remote, known_hosts=sshd.known_hosts), "readonly": True}
+    server = serve(settings)
+    response = requests.get(server.url + "/dispel/tiffstore/500/20200101/0/0-10-0-10.npy", auth=AUTH, timeout=60)
+    assert response.status_code == 507
+    assert response.text.startswith("507 Insufficient Storage: the pipeline reads ")
+    assert response.text.endswith("at most 8388608 bytes (the dispel mount's max_remote_read)\n")
+    assert response.text.count("\n") == 1
+    fine = requests.get(server.url + "/dispel/tiffstore/312/20181129/1/0-10-0-10.npy", auth=AUTH, timeout=60)
+    assert fine.status_code == 200  # tiles are small reads: the same server goes on
+    assert np.array_equal(np.load(io.BytesIO(fine.content)), stack(1, 3, 200, 300)[1, 0:10, 0:10])
 
 
 def test_preview_options_and_statistics_over_http(
