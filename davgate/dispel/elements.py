@@ -23,11 +23,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from davgate.dispel import colormaps, png, stretch
+from davgate.dispel import colormaps, png, pyramid, stretch
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.tiff import read_window, window_bounds
 
@@ -122,6 +123,94 @@ def load_path(path: str) -> Any:
 def read_tiff(data: Any, ctx: Context, page: int = 0, window: Mapping[str, int] | None = None) -> np.ndarray:
     """Page ``page`` of the input TIFF, or only ``window`` of it; reads only the tiles it needs."""
     return read_window(ctx.input.tiff(), int(page), dict(window) if window is not None else None)
+
+
+@builtin("read_tile")
+def read_tile(
+    data: Any, ctx: Context, page: int = 0, z: int = 0, x: int = 0, y: int = 0, size: int = 256
+) -> np.ndarray:
+    """Tile (x, y) of zoom ``z`` of page ``page``'s pyramid (:mod:`~davgate.dispel.pyramid`), binned from the data."""
+    width, height = page_size(ctx, int(page))
+    spec = pyramid.tile(width, height, int(size), int(z), int(x), int(y))
+    window = read_window(ctx.input.tiff(), int(page), spec.window)
+    return window if spec.factor == 1 else bin_means(window, spec.factor)
+
+
+def page_size(ctx: Context, page: int) -> tuple[int, int]:
+    pages = ctx.input.tiff().pages
+    if not 0 <= page < len(pages):
+        raise OutOfBounds(f"page {page} is out of bounds: the input has {len(pages)} pages (0-{len(pages) - 1})")
+    shape = pages[page].shape  # type: ignore[union-attr]
+    return shape[1], shape[0]
+
+
+def bin_means(data: np.ndarray, factor: int) -> np.ndarray:
+    """Means of ``factor`` x ``factor`` blocks; blocks cut by the edge average what they have."""
+    import numpy as np
+
+    height, width = -(-data.shape[0] // factor) * factor, -(-data.shape[1] // factor) * factor
+    padded = np.zeros((height, width, *data.shape[2:]), dtype=np.float64)
+    counts = np.zeros((height, width), dtype=np.float64)
+    padded[: data.shape[0], : data.shape[1]] = data
+    counts[: data.shape[0], : data.shape[1]] = 1
+    shape = (height // factor, factor, width // factor, factor)
+    sums = padded.reshape(*shape, *data.shape[2:]).sum(axis=(1, 3))
+    taken = counts.reshape(shape).sum(axis=(1, 3))
+    means = sums / (taken if data.ndim == 2 else taken[..., None])
+    return np.rint(means).astype(data.dtype) if data.dtype.kind in "ui" else means.astype(data.dtype)
+
+
+@builtin("stretch_page")
+def stretch_page(
+    data: np.ndarray,
+    ctx: Context,
+    page: int = 0,
+    low: float = 2.0,
+    high: float = 98.0,
+    rescale: Mapping[str, int] | None = None,
+) -> np.ndarray:
+    """An 8-bit copy stretched by the percentiles of the whole page, so that a pyramid's tiles agree.
+
+    The percentiles are taken once per page and pipeline process, from a
+    sample of at most about a million pixels spread over the page.
+    """
+    if rescale is not None:
+        return stretch.between(data, float(rescale["start"]), float(rescale["end"]))
+    if not 0 <= float(low) <= float(high) <= 100:
+        raise OutOfBounds(f"a stretch takes percentiles 0 <= low <= high <= 100, got {low:g}-{high:g}")
+    return stretch.between(data, *page_percentiles(ctx, int(page), float(low), float(high)))
+
+
+PAGE_PERCENTILES: dict[tuple[str, str, int, float, float], tuple[float, float]] = {}
+PAGE_PERCENTILES_KEPT = 64
+
+
+def page_percentiles(ctx: Context, page: int, low: float, high: float) -> tuple[float, float]:
+    key = (ctx.input.rel, ctx.input.etag, page, low, high)
+    found = PAGE_PERCENTILES.get(key)
+    if found is None:
+        width, height = page_size(ctx, page)
+        step = max(1, math.isqrt(width * height // stretch.SAMPLE))
+        sample = read_window(ctx.input.tiff(), page)[::step, ::step]
+        bottom, top = stretch.percentiles(sample.ravel(), (low, high))
+        found = PAGE_PERCENTILES[key] = (bottom, top)
+        while len(PAGE_PERCENTILES) > PAGE_PERCENTILES_KEPT:
+            PAGE_PERCENTILES.pop(next(iter(PAGE_PERCENTILES)))
+    return found
+
+
+@builtin("pad")
+def pad(data: np.ndarray, ctx: Context, size: int = 256) -> np.ndarray:
+    """An 8-bit image placed in the top left of a transparent ``size`` x ``size`` RGBA square (a whole tile)."""
+    import numpy as np
+
+    if data.dtype != np.uint8 or data.ndim not in (2, 3) or data.shape[0] > size or data.shape[1] > size:
+        raise ExecutionFailed(f"pad takes an 8-bit image of at most {size} x {size}, not {data.dtype} {data.shape}")
+    square = np.zeros((int(size), int(size), 4), dtype=np.uint8)
+    height, width = data.shape[:2]
+    square[:height, :width, :3] = data[..., None] if data.ndim == 2 else data[..., :3]
+    square[:height, :width, 3] = 255
+    return square
 
 
 @builtin("read_tiff_stack")

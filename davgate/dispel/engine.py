@@ -17,11 +17,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from davgate import errors
+from davgate.dispel import pyramid
 from davgate.dispel.cache import Blob, DispelCache, file_digest
 from davgate.dispel.counting import EXECUTIONS, counter_name
 from davgate.dispel.errors import (
@@ -34,7 +35,7 @@ from davgate.dispel.executor import STARTUP_TIMEOUT, Executor
 from davgate.dispel.flight import SingleFlight
 from davgate.dispel.params import GridParam, IntegerParam, Param, Selection
 from davgate.dispel.pipeline import Job
-from davgate.dispel.templates import REF, Template, TemplateSet
+from davgate.dispel.templates import PYRAMID_KINDS, REF, BrowseHint, Template, TemplateSet
 from davgate.dispel.tiff import NotATiff, TiffHeader, read_header
 from davgate.providers import Entry, Mount
 from davgate.state import CacheEntry, StateStore
@@ -139,8 +140,8 @@ class Engine:
                     )
                 continue
             page_index = named.get(hint.page, 0) if hint.page else 0
-            if not 0 <= page_index < len(pages):
-                continue
+            if not 0 <= page_index < len(pages) or hint.kind in PYRAMID_KINDS:
+                continue  # a pyramid's tiles are checked where they are made (read_tile): 404 outside
             page, window = pages[page_index], named[name]
             if window["x1"] > page.width or window["y1"] > page.height:
                 text = template.param(name).text(window)
@@ -200,8 +201,10 @@ class Engine:
         page_index = named.get(hint.page, 0) if hint.page else 0
         if not 0 <= page_index < len(pages):
             return []
-        width, height = hint.size or (self.tile_size, self.tile_size)
         page = pages[page_index]
+        if hint.kind in PYRAMID_KINDS:
+            return [param.text(v) for v in pyramid_values(hint, page.width, page.height, named)]
+        width, height = hint.size or (self.tile_size, self.tile_size)
         return [
             param.text({"x0": x, "x1": min(x + width, page.width), "y0": y, "y1": min(y + height, page.height)})
             for y in range(0, page.height, height)
@@ -398,3 +401,17 @@ def local_path(mount: Mount, rel: str) -> str | None:
         return mount.resolve(rel)
     except errors.StorageError:
         return None
+
+
+def pyramid_values(hint: BrowseHint, width: int, height: int, named: Mapping[str, Any]) -> range:
+    """The zoom levels of a page's pyramid, or its columns or rows of tiles at the chosen zoom."""
+    assert hint.size is not None
+    size = hint.size[0]
+    top = pyramid.deepest(width, height, size)
+    if hint.kind == "zooms":
+        return range(top + 1)
+    z = named.get(hint.zoom or "", 0)
+    if not 0 <= z <= top:
+        return range(0)
+    columns, rows = pyramid.grid(width, height, size, z)
+    return range(columns if hint.kind == "columns" else rows)

@@ -103,11 +103,15 @@ def references(steps: tuple[Step, ...]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class BrowseHint:
-    """How the tree lists a parameter from the input's header: TIFF pages or windows."""
+    """How the tree lists a parameter from the input's header: TIFF pages, windows, or a tile pyramid's levels."""
 
-    kind: str  # "pages" | "windows"
-    page: str | None = None  # windows: the parameter holding the page index
-    size: tuple[int, int] | None = None  # windows: tile width and height
+    kind: str  # "pages" | "windows" | "zooms" | "columns" | "rows"
+    page: str | None = None  # the parameter holding the page index
+    size: tuple[int, int] | None = None  # windows: tile width and height; a pyramid's: its tile size twice
+    zoom: str | None = None  # columns and rows: the parameter holding the zoom level
+
+
+PYRAMID_KINDS = ("zooms", "columns", "rows")
 
 
 @dataclass(frozen=True)
@@ -368,13 +372,27 @@ def load_browse(spec: Any, names: Mapping[str, Param]) -> dict[str, BrowseHint]:
         key = f"browse.{name}"
         if name not in names:
             raise TemplateError(key, f"{name!r} is not a parameter")
-        if not isinstance(hint, Mapping) or hint.get("list") not in ("pages", "windows"):
-            raise TemplateError(f"{key}.list", "expected pages or windows")
+        if not isinstance(hint, Mapping) or hint.get("list") not in ("pages", "windows", *PYRAMID_KINDS):
+            raise TemplateError(f"{key}.list", "expected pages, windows, zooms, columns or rows")
         if hint["list"] == "windows":
             hints[name] = load_windows_hint(hint, names, key)
+        elif hint["list"] in PYRAMID_KINDS:
+            hints[name] = load_pyramid_hint(hint, names, key)
         else:
             hints[name] = BrowseHint("pages")
     return hints
+
+
+def load_pyramid_hint(hint: Mapping[str, Any], names: Mapping[str, Param], key: str) -> BrowseHint:
+    """A pyramid's zoom levels, or the columns or rows of tiles at a zoom: {list, page, size[, zoom]}."""
+    kind, page, zoom, size = hint["list"], hint.get("page"), hint.get("zoom"), hint.get("size")
+    if page is not None and page not in names:
+        raise TemplateError(f"{key}.page", f"{page!r} is not a parameter")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise TemplateError(f"{key}.size", "expected the pyramid's tile size in pixels, e.g. 256")
+    if kind != "zooms" and zoom not in names:
+        raise TemplateError(f"{key}.zoom", "expected the parameter that holds the zoom level")
+    return BrowseHint(kind, page, (size, size), zoom)
 
 
 def load_windows_hint(hint: Mapping[str, Any], names: Mapping[str, Param], key: str) -> BrowseHint:

@@ -13,9 +13,9 @@ import pytest
 import requests
 import tifffile
 
-from davgate.dispel import executions_total
+from davgate.dispel import executions_total, stretch
 from davgate.state.sqlite import SqliteStateStore
-from tests.dispel.conftest import REPO, TIFFSTORE, stack, write_stack
+from tests.dispel.conftest import REPO, TIFFSTORE, decode_png, stack, write_stack
 from tests.dispel.demo_store import demo_store_path
 from tests.dispel.test_executor import write_huge
 from tests.helpers import USERS, ServerLauncher
@@ -229,3 +229,32 @@ def decode_png_shape(data: bytes) -> tuple[int, int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height, _, colour = struct.unpack(">IIBB", data[16:26])
     return height, width, {0: 1, 2: 3, 6: 4}[colour]
+
+
+def test_a_layer_as_a_tile_pyramid(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path
+) -> None:
+    (templates / "tiles.yaml").write_text((REPO / "conf/dispel/tiles.yaml").read_text())
+    server = serve(config(tmp_path, htpasswd_file, small_store))  # layers of 300 x 200: zooms 0 and 1
+    base = server.url + "/dispel/tiles/312/20181129/1/"
+
+    def listed(path: str) -> list[str]:
+        body = requests.request("PROPFIND", base + path, auth=AUTH, headers={"Depth": "1"}, timeout=30).text
+        return re.findall(r"<D:href>/dispel/tiles/312/20181129/1/" + re.escape(path) + r"([^<]+)</D:href>", body)
+
+    assert listed("") == ["0/", "1/"]
+    assert listed("1/") == ["0/", "1/"]
+    assert listed("1/1/") == ["0.png"]
+    tiles = {xy: requests.get(f"{base}1/{xy}.png", auth=AUTH, timeout=30) for xy in ("0/0", "1/0")}
+    assert all(tile.status_code == 200 and tile.headers["Content-Type"] == "image/png" for tile in tiles.values())
+    assert decode_png_shape(tiles["0/0"].content) == (256, 256, 4)
+    # Zoom 1 is full resolution: the tiles put side by side are the layer, stretched by the layer's percentiles.
+    layer = tifffile.imread(small_store / "tiffstore/312/20181129.tif", key=1)
+    expected = stretch.between(layer, *np.percentile(layer, [2, 98]))
+    left, right = (decode_png(tiles[xy].content) for xy in ("0/0", "1/0"))
+    assert np.array_equal(np.hstack([left[:200, :, 0], right[:200, : 300 - 256, 0]]), expected)
+    assert (left[:200, :, 3] == 255).all() and (right[:, 300 - 256 :, 3] == 0).all()  # the edge is transparent
+    outside = requests.get(base + "1/2/0.png", auth=AUTH, timeout=30)
+    assert outside.status_code == 404 and "tile 2/0 is not in zoom 1 (2 x 1 tiles)" in outside.text
+    overview = requests.get(base + "0/0/0.png?colormap=viridis", auth=AUTH, timeout=30)
+    assert overview.status_code == 200 and decode_png_shape(overview.content) == (256, 256, 4)
