@@ -72,6 +72,11 @@ class Postgres:
     def data(self) -> Path:
         return self.folder / "data"
 
+    @property
+    def log(self) -> Path:
+        """The server's log (``pg_ctl -l``), readable by the tests."""
+        return self.folder / "server.log"
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}:{self.password}@127.0.0.1:{self.port}/{database}"
 
@@ -82,6 +87,13 @@ class Postgres:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return name
 
+    def set_database(self, name: str, settings: dict[str, str]) -> None:
+        """``ALTER DATABASE name SET key = value``: what every new session in it starts with."""
+        with psycopg.connect(self.url(), autocommit=True) as admin:
+            for key, value in settings.items():
+                statement = sql.SQL("ALTER DATABASE {} SET {} = {}")
+                admin.execute(statement.format(sql.Identifier(name), sql.SQL(key), sql.Literal(value)))
+
     def drop_database(self, name: str) -> None:
         """Drop a test's database, ending any session still in it."""
         with psycopg.connect(self.url(), autocommit=True) as admin:
@@ -90,8 +102,7 @@ class Postgres:
     def start(self) -> None:
         """Start the server (again: same port, data and password); return when it accepts logins."""
         options = " ".join([f"-p {self.port}", f"-k {self.folder}", *(f"-c {k}={v}" for k, v in SETTINGS.items())])
-        log = self.folder / "server.log"
-        run_as_owner(self.folder, "pg_ctl", "start", "-w", "-D", self.data, "-l", log, "-o", options)
+        run_as_owner(self.folder, "pg_ctl", "start", "-w", "-D", self.data, "-l", self.log, "-o", options)
 
     def stop(self) -> None:
         """Stop the server at once, ending every session (the database going away)."""
