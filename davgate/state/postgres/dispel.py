@@ -24,8 +24,11 @@ from davgate.state.postgres.connection import PostgresConnection
 from davgate.state.postgres.schema import EVICTION
 
 COLUMNS = "key, template, definition, params, size, digest, created, hits, last_use"
+QUALIFIED = ", ".join(f"d.{name}" for name in COLUMNS.split(", "))
 LEASE_COLUMNS = "key, holder, expires, status, reason"
 LRU = "ORDER BY last_use, created"
+# Rows are locked in key order by every call that locks several, so two calls never wait for each other in a circle.
+IN_KEY_ORDER = "key = ANY(%s::text[]) ORDER BY key"
 EVICT_BATCH = 100  # entries read at a time while choosing what to evict
 LEASE_LITTER = 60.0  # seconds an ended lease is kept before any acquire removes it
 
@@ -55,17 +58,18 @@ class DispelMixin(PostgresConnection):
     def cache_touch(self, uses: Mapping[str, tuple[int, float]]) -> None:
         if not uses:
             return
-        sql = (
+        keys = sorted(uses)
+        update = (
             "UPDATE dispel_cache AS d SET hits = d.hits + u.hits, last_use = GREATEST(d.last_use, u.last_use)"
             " FROM unnest(%s::text[], %s::bigint[], %s::float8[]) AS u (key, hits, last_use) WHERE d.key = u.key"
         )
-        ordered = sorted(uses.items())  # rows locked in one order by everyone: no deadlock
-        with self._connection() as db:
-            db.execute(sql, ([k for k, _ in ordered], [h for _, (h, _) in ordered], [t for _, (_, t) in ordered]))
+        with self._transaction() as db:
+            db.execute(f"SELECT FROM dispel_cache WHERE {IN_KEY_ORDER} FOR UPDATE", (keys,))  # no deadlock
+            db.execute(update, (keys, [uses[key][0] for key in keys], [uses[key][1] for key in keys]))
 
     def cache_remove(self, keys: Iterable[str]) -> None:
         with self._transaction() as db:
-            _remove(db, "key = ANY(%s::text[])", (sorted(set(keys)),))
+            _remove(db, IN_KEY_ORDER, (list(keys),))
 
     def cache_evict(self, max_bytes: int) -> list[CacheEntry]:
         if self.counter(CACHE_BYTES) <= max_bytes:
@@ -84,12 +88,12 @@ class DispelMixin(PostgresConnection):
                         break
                     chosen.append(key)
                     excess -= size
-            removed = _remove(db, "key = ANY(%s::text[])", (chosen,))
+            removed = _remove(db, IN_KEY_ORDER, (chosen,))
         return sorted(removed, key=lambda entry: (entry.last_use, entry.created))
 
     def cache_drop(self, template: str, keep_definition: str) -> list[CacheEntry]:
         with self._transaction() as db:
-            return _remove(db, "template = %s AND definition <> %s", (template, keep_definition))
+            return _remove(db, "template = %s AND definition <> %s ORDER BY key", (template, keep_definition))
 
     def cache_entries(self) -> list[CacheEntry]:
         with self._connection() as db:
@@ -153,10 +157,12 @@ def _counter(db: psycopg.Connection, name: str) -> int:
 
 
 def _remove(db: psycopg.Connection, where: str, params: tuple[Any, ...]) -> list[CacheEntry]:
-    """Delete index entries (inside a transaction), keep the running total right; return them."""
-    removed = [
-        CacheEntry(*row) for row in db.execute(f"DELETE FROM dispel_cache WHERE {where} RETURNING {COLUMNS}", params)
-    ]
+    """Delete the index entries ``where`` selects (locked in its order), keep the running total right; return them."""
+    sql = (
+        f"WITH doomed AS (SELECT key FROM dispel_cache WHERE {where} FOR UPDATE)"
+        f" DELETE FROM dispel_cache AS d USING doomed WHERE d.key = doomed.key RETURNING {QUALIFIED}"
+    )
+    removed = [CacheEntry(*row) for row in db.execute(sql, params)]
     freed = sum(entry.size for entry in removed)
     if freed:
         _add(db, CACHE_BYTES, -freed)
