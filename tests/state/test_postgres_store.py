@@ -168,6 +168,14 @@ class TestPostgresStateStore(PostgresServer, StateStoreContract):
             wait_until(lambda: served(store), timeout=30, message="the store did not serve again")
             assert store.get_property("/a", "{x:}p") == b"1"
 
+    def test_idle_connections_to_a_restarted_server_are_not_lent(self, tmp_path: Path) -> None:
+        """The server restarted while the pool was idle: the first call after is served, on a new connection."""
+        with self.make_store(tmp_path) as store:
+            store.set_property("/a", "{x:}p", b"1")  # the pool holds an idle connection now
+            self.postgres.stop()
+            self.postgres.start()
+            assert store.get_property("/a", "{x:}p") == b"1"
+
     def test_unavailable_is_a_503_and_davgate_recovers_without_restart(
         self, tmp_path: Path, serve: ServerLauncher
     ) -> None:

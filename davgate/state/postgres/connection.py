@@ -135,5 +135,7 @@ def _check(db: psycopg.Connection) -> None:
     something unasked (it shut down, or ended the session); then one empty
     query tells whether the connection still works. Otherwise no round trip.
     """
-    if select.select([db.fileno()], [], [], 0)[0]:
+    poller = select.poll()  # not select(): a busy process's descriptors go past FD_SETSIZE
+    poller.register(db.fileno(), select.POLLIN)
+    if poller.poll(0):
         ConnectionPool.check_connection(db)
