@@ -9,6 +9,8 @@ run as root, so as root the folder belongs to the ``postgres`` account
 
 Tests get a :class:`Postgres`: a fresh database each (:meth:`Postgres.new_database`)
 and the server stopped and started again on the same port and data (an outage).
+The multi-host tests start one of their own on another host (a network
+namespace, tests/netns.py), listening on that host's address.
 The binaries come from Debian's ``postgresql`` package; without them the
 session fails, it does not skip.
 """
@@ -31,6 +33,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.netns import Host
+
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 ACCOUNT = "postgres"  # who runs the server when the tests run as root
 USER = "davgate"  # the cluster's superuser, for the tests
@@ -38,7 +42,6 @@ COMMAND_TIMEOUT = 120
 # A throwaway cluster: durability traded for speed (CREATE DATABASE per test
 # copies a template), and room for the contract suites' many stores.
 SETTINGS = {
-    "listen_addresses": "127.0.0.1",
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
@@ -67,6 +70,8 @@ class Postgres:
     folder: Path
     port: int
     password: str
+    address: str = "127.0.0.1"
+    host: Host | None = None  # the network namespace it runs in; None: this one
 
     @property
     def data(self) -> Path:
@@ -78,7 +83,7 @@ class Postgres:
         return self.folder / "server.log"
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://{USER}:{self.password}@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://{USER}:{self.password}@{self.address}:{self.port}/{database}"
 
     def new_database(self) -> str:
         """A fresh, empty database; its name."""
@@ -101,19 +106,24 @@ class Postgres:
 
     def start(self) -> None:
         """Start the server (again: same port, data and password); return when it accepts logins."""
-        options = " ".join([f"-p {self.port}", f"-k {self.folder}", *(f"-c {k}={v}" for k, v in SETTINGS.items())])
-        run_as_owner(self.folder, "pg_ctl", "start", "-w", "-D", self.data, "-l", self.log, "-o", options)
+        settings = {"listen_addresses": self.address, **SETTINGS}
+        options = " ".join([f"-p {self.port}", f"-k {self.folder}", *(f"-c {k}={v}" for k, v in settings.items())])
+        run_as_owner(
+            self.folder, "pg_ctl", "start", "-w", "-D", self.data, "-l", self.log, "-o", options, host=self.host
+        )
 
     def stop(self) -> None:
         """Stop the server at once, ending every session (the database going away)."""
-        run_as_owner(self.folder, "pg_ctl", "stop", "-w", "-m", "fast", "-D", self.data)
+        run_as_owner(self.folder, "pg_ctl", "stop", "-w", "-m", "fast", "-D", self.data, host=self.host)
 
 
-def run_as_owner(folder: Path, program: str, *args: object) -> None:
-    """Run a PostgreSQL program as the folder's owner (never as root)."""
+def run_as_owner(folder: Path, program: str, *args: object, host: Host | None = None) -> None:
+    """Run a PostgreSQL program as the folder's owner (never as root), on ``host`` if given."""
     command = [str(bin_dir() / program), *map(str, args)]
     if os.geteuid() == 0:
         command = ["runuser", "-u", pwd.getpwuid(folder.stat().st_uid).pw_name, "--", *command]
+    if host is not None:
+        command = host.command(*command)
     done = subprocess.run(
         command, capture_output=True, text=True, timeout=COMMAND_TIMEOUT, stdin=subprocess.DEVNULL, check=False
     )
@@ -132,8 +142,11 @@ def make_folder() -> Path:
     return folder
 
 
-def start(folder: Path) -> Postgres:
-    """initdb a cluster in ``folder`` and start it on a free port."""
+def start(folder: Path, host: Host | None = None) -> Postgres:
+    """initdb a cluster in ``folder`` and start it on a free port: on loopback, or on ``host``'s address.
+
+    On another host, logins with the password are allowed from its subnet.
+    """
     password = secrets.token_urlsafe(24)
     password_file = folder / "password"
     password_file.write_text(password + "\n")
@@ -143,7 +156,10 @@ def start(folder: Path) -> Postgres:
         "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync",
     )  # fmt: skip
     password_file.unlink()
-    server = Postgres(folder, free_port(), password)
+    if host is not None:
+        with (folder / "data" / "pg_hba.conf").open("a") as hba:
+            hba.write("host all all samenet scram-sha-256\n")
+    server = Postgres(folder, free_port(), password, *((host.address, host) if host else ()))
     server.start()
     return server
 
