@@ -194,6 +194,7 @@ class TestPostgresStateStore(PostgresServer, StateStoreContract):
             started = time.monotonic()
             answer = dav(server, "LOCK", "/data/f.txt", LOCKINFO)
             assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+            assert self.postgres.address not in answer.text and str(self.postgres.port) not in answer.text
             assert time.monotonic() - started < OUTAGE_TIMEOUT + 5
             assert requests.get(server.url + "/readyz", timeout=60).status_code == 503
         finally:

@@ -9,7 +9,8 @@ statement, committed at once) or :meth:`PostgresConnection._transaction`
 (several, all or none). Transactions are short: no call waits for anything
 but the database inside one.
 
-Errors are translated here, once: a server that cannot be reached, went
+Errors are translated here, once (their text names no host or user: it may
+reach a client in a 503): a server that cannot be reached, went
 away in the middle of a call, or did not hand out a connection within
 ``timeout`` is :class:`~davgate.state.StoreUnavailable`; a row or advisory
 lock held past ``timeout`` by another process, or a deadlock, is
@@ -94,12 +95,14 @@ class PostgresConnection:
             with pool.connection() as db:
                 yield db
         except PoolTimeout as error:
-            raise StoreUnavailable(f"state store {self!r}: no connection within {self.timeout:g} s") from error
+            raise StoreUnavailable(
+                f"the state store (PostgreSQL) gave no connection within {self.timeout:g} s"
+            ) from error
         except (pg_errors.LockNotAvailable, pg_errors.QueryCanceled, pg_errors.DeadlockDetected) as error:
-            raise StoreBusy(f"state store {self!r} stayed busy past its timeout ({error.sqlstate})") from error
+            raise StoreBusy(f"the state store (PostgreSQL) stayed busy past its timeout ({error.sqlstate})") from error
         except psycopg.OperationalError as error:  # the server went away mid-call
             raise StoreUnavailable(
-                f"state store {self!r}: lost the server ({error.sqlstate or 'no answer'})"
+                f"the state store (PostgreSQL) went away ({error.sqlstate or 'no answer'})"
             ) from error
 
     @contextmanager
