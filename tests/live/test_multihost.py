@@ -7,7 +7,8 @@ at ``db`` over the bridge; nginx (Debian's, running docker/nginx.conf,
 tests/ops/nginx.py) balances between them from the test's own namespace.
 The replicas share one local mount root (the hosts share the file system)
 and nothing else but the database. What one replica grants, the other
-honours: these are the tests that say so.
+honours; litmus passes through the load balancer, whose round robin sends
+consecutive requests to both replicas.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.helpers import USERS, Server, ServerLauncher, write_htpasswd
+from tests.helpers import USERS, Server, ServerLauncher, wait_until, write_htpasswd
+from tests.live.test_litmus import SUITES, run_litmus
 from tests.netns import Network, network
 from tests.ops.nginx import Nginx
+from tests.ops.test_metrics import value
 from tests.postgres import Postgres, make_folder
 from tests.postgres import start as start_postgres
 
@@ -121,3 +124,29 @@ def test_properties_set_through_one_replica_are_seen_by_the_other(cluster: Clust
     assert dav(first, "PROPPATCH", "/data/p.txt", PATCH).status_code == 207
     found = dav(second, "PROPFIND", "/data/p.txt", PROPFIND, Depth="0")
     assert found.status_code == 207 and ">red<" in found.text
+
+
+def test_consecutive_requests_land_on_both_replicas(cluster: Cluster) -> None:
+    before = [put_count(replica) for replica in cluster.replicas]
+    for number in range(10):
+        assert dav(cluster.url, "PUT", f"/data/turn-{number}.txt", "x").status_code == 201
+
+    def served() -> list[float]:
+        return [put_count(replica) - old for replica, old in zip(cluster.replicas, before, strict=True)]
+
+    wait_until(lambda: sum(served()) == 10, 10, message=lambda: f"PUTs counted per replica: {served()}")
+    assert all(count > 0 for count in served()), served()
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_litmus_through_the_load_balancer(suite: str, cluster: Cluster, tmp_path: Path) -> None:
+    result = run_litmus(suite, f"{cluster.url}/data/", tmp_path)
+    expected = SUITES[suite]
+    report = f"litmus {suite} across hosts: {result.run} run, {result.passed} passed\n" + "\n".join(result.problems)
+    assert result.returncode == 0 and not result.problems, report + f"\n{result.output}"
+    assert (result.run, result.passed, result.failed) == (expected, expected, 0), report
+
+
+def put_count(replica: Server) -> float:
+    text = requests.get(f"{replica.url}/metrics", auth=ALICE, timeout=10).text
+    return value(text, "davgate_requests_total", method="PUT", status="201")
