@@ -147,7 +147,7 @@ class ServerLauncher:
         extra_args: Iterable[str] = (),
         wrap: Iterable[str] = (),
     ) -> Server:
-        """Start one; ``wrap`` goes before the command (``ip netns exec NAME``: on another test host)."""
+        """``wrap``: a command davgate runs under (e.g. ``unshare``, ``ip netns exec``), which must exec it in the same process."""
         folder = self.base / f"server-{next(self.numbers)}"
         folder.mkdir(parents=True)
         config_path = folder / "davgate.yaml"

@@ -45,6 +45,7 @@ def parse_config(data: Any, source: str = "", environ: Mapping[str, str] | None 
         check_access(config)
         check_dispel(config)
         check_cache(config)
+        check_outbound(config)
     except ConfigError as error:
         raise ConfigError(error.key, error.problem, source) from None
     return config
@@ -162,6 +163,17 @@ def check_cache(config: Config) -> None:
         from davgate.dispel.cache_s3 import check_options
 
         check_options(cache)
+
+
+def check_outbound(config: Config) -> None:
+    """Each ``server.outbound_allow`` entry is a network, an address or a host name, with a port or not."""
+    from davgate.hardening.outbound import parse_entry  # davgate.hardening reads the config: imported when used
+
+    for i, entry in enumerate(config.server.outbound_allow):
+        try:
+            parse_entry(entry)
+        except ValueError as error:
+            raise ConfigError(f"server.outbound_allow[{i}]", str(error)) from None
 
 
 def one_line(error: Exception) -> str:

@@ -61,6 +61,7 @@ class ServerConfig:
     max_xml_elements: int = 10_000  # elements in one such body beyond this: 413
     propfind_depth_infinity: bool = False  # serve PROPFIND Depth: infinity (a whole tree in one answer); else 403
     allow_insecure_basic: bool = False  # accept credentials over plain HTTP beyond loopback (see davgate.hardening)
+    outbound_allow: tuple[str, ...] = ()  # non-public places API users may point davgate at: CIDRs, hosts, host:port
     tls_cert: Optional[ExistingFile] = None  # PEM certificate (chain); with tls_key: serve https
     tls_key: Optional[ExistingFile] = None  # PEM private key of tls_cert
     log_format: Literal["text", "json"] = "text"  # json: one object per line (--log-format wins)
@@ -203,6 +204,10 @@ class MongoState:
     database: str = "davgate"
 
 
+#: The per-user quotas of the API: ``api.quota_<name>``.
+QUOTAS = ("infrastructures", "metadata_entries", "metadata_bytes", "queued_jobs", "volume_bytes")
+
+
 @dataclass(frozen=True)
 class PostgresState:
     """A PostgreSQL database every davgate host shares (see davgate.state.postgres, docs/SCALING.md)."""
@@ -226,7 +231,10 @@ class ApiConfig:
     """The management API at /api/v1 (see davgate.api): infrastructures, tokens, query, staging, metadata."""
 
     admin_token: Optional[str] = field(default=None, repr=False)  # the administrator's x-access-token (16+ chars)
-    folder: Optional[Path] = None  # native volumes, enrolled SSH keys; default: the SQLite file's folder (else ./var)
+    folder: Optional[Path] = None  # enrolled SSH keys; default: the SQLite file's folder (else ./var)
+    # native volumes, by infrastructure id; default: <folder>/volumes, but <SQLite file's folder>-volumes when
+    # folder is not set (apart from the state store). Volumes made before ids stay in <folder>/volumes/<name>.
+    volumes: Optional[Path] = None
     key: Optional[Path] = (
         None  # Ed25519 key that signs API tokens, made on first start; default: <folder>/api-signing-key.pem
     )
@@ -245,6 +253,12 @@ class ApiConfig:
     poll_interval: float = 1.0  # seconds between looks at the job queue for work queued by other processes
     job_retention: float = 7 * 24 * 3600  # seconds finished jobs are kept
     max_body: int = 1 * MiB  # largest request body the API reads
+    # What one API user may hold (the administrator's token is not limited); 0: no limit. Over one: 507.
+    quota_infrastructures: int = 20
+    quota_metadata_entries: int = 10_000
+    quota_metadata_bytes: int = 64 * MiB  # of stored JSON text
+    quota_queued_jobs: int = 1000  # copy jobs queued or running
+    quota_volume_bytes: int = 10 * 1024 * MiB  # of files in the user's native volumes
 
     def __post_init__(self) -> None:
         if self.admin_token is not None and len(self.admin_token) < 16:
@@ -257,6 +271,11 @@ class ApiConfig:
                 raise ConfigError(f"api.{name}", f"expected a positive number, got {getattr(self, name)}")
         if self.copy_rate_limit < 0 or self.job_retention < 0:
             raise ConfigError("api", "copy_rate_limit and job_retention cannot be negative")
+        for name in QUOTAS:
+            if getattr(self, f"quota_{name}") < 0:
+                raise ConfigError(
+                    f"api.quota_{name}", f"expected 0 (no limit) or more, got {getattr(self, f'quota_{name}')}"
+                )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from davgate.dispel import png
+from davgate.dispel import colormaps, png, stretch
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.tiff import read_window, window_bounds
 
@@ -172,29 +172,59 @@ def downsample(data: np.ndarray, ctx: Context, factor: int = 2, method: str = "m
 
 
 @builtin("stretch_8bit")
-def stretch_8bit(data: np.ndarray, ctx: Context, low: float = 2.0, high: float = 98.0) -> np.ndarray:
-    """A contrast-stretched 8-bit copy: the ``low`` and ``high`` percentiles become 0 and 255."""
+def stretch_8bit(
+    data: np.ndarray, ctx: Context, low: float = 2.0, high: float = 98.0, rescale: Mapping[str, int] | None = None
+) -> np.ndarray:
+    """A contrast-stretched 8-bit copy: the ``low`` and ``high`` percentiles become 0 and 255.
+
+    ``rescale`` (``{start, end}``, values of the data) takes fixed bounds
+    instead, so that previews of several windows compare.
+    """
+    if not 0 <= float(low) <= float(high) <= 100:
+        raise OutOfBounds(f"a stretch takes percentiles 0 <= low <= high <= 100, got {low:g}-{high:g}")
+    if rescale is not None:
+        return stretch.between(data, float(rescale["start"]), float(rescale["end"]))
+    return stretch.to_8bit(data, low, high)
+
+
+@builtin("colormap")
+def colormap(data: np.ndarray, ctx: Context, name: str = "grey") -> np.ndarray:
+    """An 8-bit grey image through a colormap (``grey`` leaves it as it is): RGB."""
     import numpy as np
 
-    values = data.ravel()
-    step = max(1, values.size // 1_000_000)
-    sample = values[::step].astype(np.float64)
-    if sample.size == 0:
-        return np.zeros(data.shape, dtype=np.uint8)
-    bottom, top = np.percentile(sample, [float(low), float(high)])
-    if top <= bottom:
-        return np.where(data > bottom, 255, 0).astype(np.uint8)
-    scaled = (data.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    if name not in colormaps.NAMES:
+        raise OutOfBounds(f"unknown colormap {name!r} (known: {', '.join(colormaps.NAMES)})")
+    if data.dtype != np.uint8 or data.ndim != 2:
+        raise ExecutionFailed(f"colormap takes an 8-bit grey image, not {data.dtype} of shape {data.shape}")
+    return data if name == "grey" else colormaps.table(name)[data]
+
+
+@builtin("fit")
+def fit(data: np.ndarray, ctx: Context, size: int | None = None) -> np.ndarray:
+    """At most ``size`` pixels on the longer side, by whole-number mean binning (None: as it is)."""
+    if size is None:
+        return data
+    factor = -(-max(data.shape[:2]) // int(size))
+    return data if factor <= 1 else downsample(data, ctx, factor=factor)
+
+
+STATISTICS_PERCENTILES = (1, 2, 5, 25, 50, 75, 95, 98, 99)
+HISTOGRAM_BINS = 64
 
 
 @builtin("statistics")
-def statistics(data: np.ndarray, ctx: Context) -> dict[str, Any]:
-    """Shape, type, min, max, mean, standard deviation and median of an array."""
+def statistics(data: np.ndarray, ctx: Context, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Shape, type, min, max, mean, standard deviation, median, percentiles and a histogram of an array.
+
+    Exactly what NumPy computes (``np.percentile``'s linear method;
+    ``np.histogram`` with ``bins`` equal bins from min to max).
+    """
     import numpy as np
 
     if data.size == 0:
         return {"shape": list(data.shape), "dtype": str(data.dtype), "count": 0}
+    counts, edges = np.histogram(data, bins=int(bins))
+    found = np.percentile(data, STATISTICS_PERCENTILES)
     return {
         "shape": list(data.shape),
         "dtype": str(data.dtype),
@@ -204,6 +234,8 @@ def statistics(data: np.ndarray, ctx: Context) -> dict[str, Any]:
         "mean": float(data.mean(dtype=np.float64)),
         "std": float(data.std(dtype=np.float64)),
         "median": float(np.median(data)),
+        "percentiles": {str(q): float(v) for q, v in zip(STATISTICS_PERCENTILES, found)},
+        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
     }
 
 
@@ -220,8 +252,12 @@ def encode_tiff(data: np.ndarray, ctx: Context, compression: str | None = None) 
 
 
 @builtin("encode_png")
-def encode_png(data: np.ndarray, ctx: Context, level: int = 6) -> None:
-    """An 8-bit or 16-bit grey, RGB or RGBA PNG."""
+def encode_png(data: np.ndarray, ctx: Context, level: int = 1) -> None:
+    """An 8-bit or 16-bit grey, RGB or RGBA PNG; zlib ``level`` 1 by default.
+
+    Previews are made while a person waits: higher levels cost many times
+    the time for a few percent fewer bytes (BENCHMARKS.md, P14).
+    """
     png.write(ctx.output, data, level=int(level))
 
 

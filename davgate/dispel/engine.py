@@ -217,6 +217,7 @@ class Engine:
         assert located.entry is not None
         material = [
             KEY_VERSION, template.name, template.digest, list(selection.texts), selection.output,
+            [text for _, _, text in selection.options],
             located.mount.path, located.rel, located.entry.etag, self.elements,
         ]  # fmt: skip
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()
@@ -319,7 +320,8 @@ class Engine:
 
 
 def params_text(selection: Selection) -> str:
-    return "/".join(selection.texts) + f".{selection.output}"
+    given = "&".join(f"{name}={text}" for name, _, text in selection.options if text)
+    return "/".join(selection.texts) + f".{selection.output}" + (f"?{given}" if given else "")
 
 
 def determined_path(template: Template, fixed: int, texts: tuple[str, ...]) -> tuple[str, bool]:

@@ -44,6 +44,12 @@ class WrongCount(DispelError):
     status = 400
 
 
+class BadOption(DispelError):
+    """A result's query names an option the template does not have, or one twice."""
+
+    status = 400
+
+
 class InputNotFound(DispelError):
     status = 404
 

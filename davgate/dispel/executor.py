@@ -47,7 +47,7 @@ class PipelineProcess:
         parent, child = socket.socketpair()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "davgate.dispel.worker", str(child.fileno())],
+                [sys.executable, "-m", "davgate.dispel.worker", str(child.fileno()), str(os.getpid())],
                 pass_fds=(child.fileno(),),
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -75,8 +75,9 @@ class DispelMount(Mount):
             return memo[path]
         if self.is_write(environ):
             raise to_dav_error(ReadOnly(f"{self.path} is read-only: DISPEL paths cannot be written"))
+        query = environ.get("QUERY_STRING", "") if path == environ.get("PATH_INFO") else ""  # the request's own target
         with translated():
-            node = self.resolve(rel)
+            node = resolve(self.require_engine(), rel, query)
         memo[path] = self.make_resource(path, environ, node)
         return memo[path]
 

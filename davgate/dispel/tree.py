@@ -108,7 +108,7 @@ class Node:
             child = Selection((*selection.values, param.parse(text)), (*selection.texts, text))
             if last:
                 for output in template.listed_outputs:
-                    members.append((f"{text}.{output}", replace(self, selection=replace(child, output=output))))
+                    members.append((f"{text}.{output}", replace(self, selection=template.result(child, output))))
                 continue
             located = self.child_located(child, entry)
             if located is not None:
@@ -129,13 +129,13 @@ class Node:
             return None
 
 
-def resolve(engine: Engine, rel: str) -> Node:
-    """The node at ``rel``; raises DispelError (404 unknown template, 400 bad parameters, ...)."""
+def resolve(engine: Engine, rel: str, query: str = "") -> Node:
+    """The node at ``rel`` (a result's options in ``query``); raises DispelError (404 unknown template, 400 bad parameters, ...)."""
     segments = [s for s in rel.split("/") if s]
     if not segments:
         return Node(engine)
     template = engine.templates.get(segments[0])
-    selection = template.parse(segments[1:])
+    selection = template.parse(segments[1:], query)
     try:
         located = engine.locate(template, selection)
     except InputNotFound:

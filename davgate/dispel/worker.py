@@ -1,4 +1,4 @@
-"""A pipeline process: ``python -m davgate.dispel.worker FD``.
+"""A pipeline process: ``python -m davgate.dispel.worker FD PARENT_PID``.
 
 It talks to its server over the socket ``FD`` (multiprocessing connection
 messages): it says ``("ready",)`` once numpy and tifffile are imported, then
@@ -21,6 +21,7 @@ from typing import Any
 from davgate.dispel import pipeline
 from davgate.dispel.elements import Registry
 from davgate.dispel.errors import DispelError, from_status, one_line
+from davgate.lifeline import exit_with_parent
 
 READ_BUFFER = 1024 * 1024
 
@@ -74,6 +75,7 @@ class Worker:
 
 
 def main(argv: list[str]) -> int:
+    exit_with_parent(int(argv[2]))  # started from a request thread: see davgate.lifeline
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this process ends
     conn = Connection(int(argv[1]))
     import numpy  # noqa: F401 - imported now so the first job does not wait for it

@@ -5,6 +5,9 @@
   each refusal a 4xx with a one-line reason.
 - :func:`check_transport` (:mod:`.transport`) refuses to serve credentials
   over plain HTTP beyond loopback unless TLS is set or explicitly waived.
+- :class:`~.outbound.OutboundRule` (:mod:`.outbound`) lets davgate connect
+  where API users point it (adaptors, webhooks) only at public addresses,
+  unless ``server.outbound_allow`` says otherwise.
 
 What was tried against davgate, and how it answered, is in
 ``docs/RELIABILITY.md``.

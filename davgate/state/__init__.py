@@ -26,10 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from davgate.state.api_records import ApiRecords, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
+from davgate.state.api_records import ApiRecords, ApiUsage, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
 
 __all__ = [
     "ApiRecords",
+    "ApiUsage",
     "ApiUser",
     "CACHE_BYTES",
     "CacheEntry",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import threading
 from pathlib import Path
 
@@ -155,3 +156,33 @@ def test_a_third_party_element_from_an_entry_point(
     assert response.status_code == 200, response.text
     source = tifffile.imread(small_store / "tiffstore/312/20181129.tif", key=0)
     assert np.array_equal(np.load(io.BytesIO(response.content)), source[0:10, 0:20] * 10)
+
+
+def test_preview_options_and_statistics_over_http(
+    serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, templates: Path, small_store: Path
+) -> None:
+    server = serve(config(tmp_path, htpasswd_file, small_store))
+    window = server.url + "/dispel/tiffstore/312/20181129/1/0-200-0-100"
+    plain = requests.get(window + ".png", auth=AUTH, timeout=30)
+    coloured = requests.get(window + ".png?colormap=magma&size=50", auth=AUTH, timeout=30)
+    assert plain.status_code == coloured.status_code == 200
+    assert decode_png_shape(plain.content) == (100, 200, 1)
+    assert decode_png_shape(coloured.content) == (25, 50, 3)
+    same = requests.get(window + ".png?colormap=grey", auth=AUTH, timeout=30)  # the default, named
+    assert same.headers["ETag"] == plain.headers["ETag"]
+    refused = requests.get(window + ".png?colormap=jet", auth=AUTH, timeout=30)
+    assert refused.status_code == 400 and "option 'colormap': expected one of grey" in refused.text
+    assert requests.get(window + ".npy?size=50", auth=AUTH, timeout=30).status_code == 400
+
+    stats = requests.get(window + ".json", auth=AUTH, timeout=30).json()
+    data = tifffile.imread(small_store / "tiffstore/312/20181129.tif", key=1)[0:100, 0:200]
+    assert stats["percentiles"]["98"] == np.percentile(data, 98)
+    assert stats["histogram"]["counts"] == np.histogram(data, bins=64)[0].tolist()
+    assert (stats["min"], stats["max"], stats["mean"]) == (data.min(), data.max(), data.mean(dtype=np.float64))
+
+
+def decode_png_shape(data: bytes) -> tuple[int, int, int]:
+    """Height, width and samples per pixel from a PNG's header."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height, _, colour = struct.unpack(">IIBB", data[16:26])
+    return height, width, {0: 1, 2: 3, 6: 4}[colour]

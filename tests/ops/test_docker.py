@@ -141,6 +141,13 @@ def test_the_image_is_slim_non_root_and_health_checked() -> None:
     assert '"davgate"' in command and "/etc/davgate/davgate.yaml" in command
 
 
+def test_the_image_installs_exactly_the_servers_lock() -> None:
+    runs = [args for kind, args in dockerfile() if kind == "RUN" and "pip install" in args]
+    assert len(runs) == 2
+    assert "--require-hashes --no-deps -r requirements/serve.lock" in runs[0]
+    assert "--no-deps" in runs[1] and runs[1].endswith(" .")
+
+
 def container_paths(tmp_path: Path) -> dict[str, Path]:
     """Where the container's paths come from: the image (COPY), volumes and secrets, mapped to test folders."""
     paths: dict[str, Path] = {}

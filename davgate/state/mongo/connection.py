@@ -50,6 +50,10 @@ SCHEMA: tuple[tuple[tuple[str, tuple[tuple[str, int], ...], bool], ...], ...] = 
         ("copy_jobs", (("adding_until", 1),), False),
         ("metadata", (("owner", 1), ("collection", 1), ("id", 1)), True),
     ),
+    (  # 6: one document per infrastructure (keyed by _id, its name); see davgate.state.mongo.api
+        ("api_infrastructures", (("owner", 1),), False),
+        ("copy_jobs", (("owner", 1), ("state", 1)), False),
+    ),
 )
 SCHEMA_ID = "schema"
 
