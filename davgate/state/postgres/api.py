@@ -3,7 +3,8 @@
 Creating or deleting an infrastructure and moving the generation counter
 (a row of ``counters``) are one transaction: a process that sees the new
 generation sees the change. Metadata documents are kept as the JSON text
-they were put as (``jsonb`` would reorder their keys).
+they were put as (``jsonb`` would reorder their keys). A user's usage is
+counted from their rows, each count an index range on the owner.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from typing import Any
 
 import psycopg
 
-from davgate.state.api_records import ApiUser, InfraRecord
+from davgate.state.api_records import ApiUsage, ApiUser, InfraRecord, document_text
 from davgate.state.postgres.connection import PostgresConnection
 
 GENERATION = "api_infrastructure_generation"  # a row of the counters table, as in the SQLite store
-INFRA_COLUMNS = "name, owner, spec, created"
+INFRA_COLUMNS = "name, owner, spec, created, id"
+USAGE = (
+    "SELECT (SELECT count(*) FROM api_infrastructures WHERE owner = %(owner)s),"
+    " (SELECT count(*) FROM api_metadata WHERE owner = %(owner)s),"
+    " (SELECT coalesce(sum(octet_length(document)), 0)::bigint FROM api_metadata WHERE owner = %(owner)s),"
+    " (SELECT count(*) FROM api_jobs WHERE owner = %(owner)s AND state IN ('queued', 'running'))"
+)
 INSERTED = "(xmax = 0)"  # in RETURNING of an upsert: the row was inserted, not updated
 
 
@@ -48,10 +55,14 @@ class ApiMixin(PostgresConnection):
         with self._connection() as db:
             return [ApiUser(*row) for row in db.execute("SELECT email, name, created FROM api_users ORDER BY email")]
 
+    def api_usage(self, owner: str) -> ApiUsage:
+        with self._connection() as db:
+            return ApiUsage(*db.execute(USAGE, {"owner": owner}).fetchone())  # type: ignore[misc]
+
     # --- micro-infrastructures -------------------------------------------------
 
     def infra_create(self, record: InfraRecord) -> bool:
-        sql = f"INSERT INTO api_infrastructures ({INFRA_COLUMNS}) VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING"
+        sql = f"INSERT INTO api_infrastructures ({INFRA_COLUMNS}) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING"
         with self._transaction() as db:
             if db.execute(sql, dataclasses.astuple(record)).rowcount == 0:
                 return False
@@ -68,9 +79,10 @@ class ApiMixin(PostgresConnection):
         with self._connection() as db:
             return [InfraRecord(*row) for row in db.execute(sql, {"owner": owner})]
 
-    def infra_delete(self, name: str) -> bool:
+    def infra_delete(self, name: str, record_id: str | None = None) -> bool:
+        sql = "DELETE FROM api_infrastructures WHERE name = %(name)s AND (%(id)s::text IS NULL OR id = %(id)s)"
         with self._transaction() as db:
-            if db.execute("DELETE FROM api_infrastructures WHERE name = %s", (name,)).rowcount == 0:
+            if db.execute(sql, {"name": name, "id": record_id}).rowcount == 0:
                 return False
             _bump(db)
         return True
@@ -83,7 +95,7 @@ class ApiMixin(PostgresConnection):
     # --- metadata (DataNet) ------------------------------------------------------------
 
     def metadata_put(self, owner: str, collection: str, entry_id: str, document: Mapping[str, Any]) -> bool:
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        text = document_text(document)
         sql = (
             "INSERT INTO api_metadata (owner, collection, id, document) VALUES (%s, %s, %s, %s)"
             f" ON CONFLICT (owner, collection, id) DO UPDATE SET document = excluded.document RETURNING {INSERTED}"

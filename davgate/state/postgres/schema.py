@@ -77,6 +77,11 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
             owner {KEY}, collection {KEY}, id {KEY}, document TEXT NOT NULL,
             PRIMARY KEY (owner, collection, id))""",
     ),
+    (  # 3: infrastructures' ids (a record of version 2 takes its name as id; see InfraRecord)
+        "ALTER TABLE api_infrastructures ADD COLUMN id TEXT NOT NULL DEFAULT ''",
+        "UPDATE api_infrastructures SET id = name WHERE id = ''",
+        "ALTER TABLE api_infrastructures ALTER COLUMN id DROP DEFAULT",
+    ),
 )
 
 VERSION_TABLE = (
