@@ -147,7 +147,7 @@ class ServerLauncher:
         extra_args: Iterable[str] = (),
         wrap: Iterable[str] = (),
     ) -> Server:
-        """``wrap``: a command davgate runs under (e.g. ``unshare``), which must exec it in the same process."""
+        """``wrap``: a command davgate runs under (e.g. ``unshare``, ``ip netns exec``), which must exec it in the same process."""
         folder = self.base / f"server-{next(self.numbers)}"
         folder.mkdir(parents=True)
         config_path = folder / "davgate.yaml"

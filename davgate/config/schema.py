@@ -229,6 +229,24 @@ QUOTAS = ("infrastructures", "metadata_entries", "metadata_bytes", "queued_jobs"
 
 
 @dataclass(frozen=True)
+class PostgresState:
+    """A PostgreSQL database every davgate host shares (see davgate.state.postgres, docs/SCALING.md)."""
+
+    type: Literal["postgres"]
+    url: str = field(repr=False)  # postgresql://user:password@host:port/database; its password never shown
+    pool: int = 10  # connections each davgate process opens at most; keep at server.threads or above
+    timeout: float = 5.0  # seconds a call waits to connect, for a pooled connection or another's lock; then 503
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("state.url", "expected a postgresql:// URL")
+        if self.pool < 1:
+            raise ConfigError("state.pool", f"expected at least 1, got {self.pool}")
+        if not self.timeout > 0:
+            raise ConfigError("state.timeout", f"expected a positive number, got {self.timeout}")
+
+
+@dataclass(frozen=True)
 class ApiConfig:
     """The management API at /api/v1 (see davgate.api): infrastructures, tokens, query, staging, metadata."""
 
@@ -295,7 +313,7 @@ class MetricsConfig:
 class Config:
     """The whole configuration, as read from one file."""
 
-    state: Union[SqliteState, MongoState]
+    state: Union[SqliteState, MongoState, PostgresState]
     mounts: dict[str, MountConfig] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
