@@ -29,6 +29,7 @@ from davgate.api.errors import (
     json_response,
 )
 from davgate.api.tokens import Caller
+from davgate.state import StoreBusy
 
 __all__ = ["Reply", "Request", "Router"]
 
@@ -111,6 +112,9 @@ class Router:
             reply = self.dispatch(environ)
         except ApiError as error:
             return json_response(start_response, error.status, error.body(), error.headers)
+        except StoreBusy:  # busy or gone (a database server that went away): worth a retry, as for WebDAV
+            body = {"error": "unavailable", "detail": "the state store is busy or unreachable; try again"}
+            return json_response(start_response, 503, body, [("Retry-After", "1")])
         except Exception:
             logger.exception("API %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             body = {"error": "internal_error", "detail": "the server failed; see its log"}

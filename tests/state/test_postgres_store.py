@@ -42,6 +42,7 @@ EXPLAIN_ALL = {  # every statement's plan into the server's log; table scans pri
     "auto_explain.log_format": "json",
     "enable_seqscan": "off",
 }
+ADMIN_TOKEN = "an-admin-token-of-32-characters!"
 LOCKINFO = (
     '<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
     "<D:locktype><D:write/></D:locktype><D:owner>t</D:owner></D:lockinfo>"
@@ -186,6 +187,7 @@ class TestPostgresStateStore(PostgresServer, StateStoreContract):
             "auth": {"htpasswd": write_htpasswd(tmp_path / "htpasswd")},
             "mounts": {"/data": {"type": "local", "root": tmp_path / "data"}},
             "state": state,
+            "api": {"admin_token": ADMIN_TOKEN, "folder": tmp_path / "api"},
         }
         server = serve(config)
         assert dav(server, "PROPPATCH", "/data/f.txt", PATCH).status_code == 207
@@ -197,6 +199,11 @@ class TestPostgresStateStore(PostgresServer, StateStoreContract):
             assert self.postgres.address not in answer.text and str(self.postgres.port) not in answer.text
             assert time.monotonic() - started < OUTAGE_TIMEOUT + 5
             assert requests.get(server.url + "/readyz", timeout=60).status_code == 503
+            api = requests.get(
+                server.url + "/api/v1/infrastructure", headers={"X-Access-Token": ADMIN_TOKEN}, timeout=60
+            )
+            assert api.status_code == 503 and api.headers["Retry-After"] == "1"
+            assert api.json()["error"] == "unavailable"
         finally:
             self.postgres.start()
         wait_until(lambda: dav(server, "LOCK", "/data/f.txt", LOCKINFO).status_code == 200, timeout=30)
