@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from davgate import errors
-from davgate.dispel import pyramid
+from davgate.dispel import pyramid, sizes
 from davgate.dispel.cache import Blob, DispelCache, file_digest
 from davgate.dispel.counting import EXECUTIONS, counter_name
 from davgate.dispel.errors import (
@@ -229,6 +229,12 @@ class Engine:
         """The size of a cached result, from the index (no backend call: listings ask for many)."""
         entry = self.store.cache_get(key)
         return entry.size if entry else None
+
+    def predicted_size(self, template: Template, selection: Selection, located: Located) -> int | None:
+        """A result's size before it is made, where its output allows it (:mod:`davgate.dispel.sizes`)."""
+        if not located.complete or located.entry is None:
+            return None
+        return sizes.predicted(template.job_steps(selection), self.header(located))
 
     def result(self, template: Template, selection: Selection, located: Located) -> Blob:
         """The result's blob, open: from the cache (a hit), or made once (single-flight; a miss)."""
