@@ -82,11 +82,12 @@ def serve(environ: dict, start_response: Callable, asset: Asset) -> list[bytes]:
         ("ETag", etag),
         ("Cache-Control", "no-cache"),
         ("X-Content-Type-Options", "nosniff"),
+        ("Content-Length", str(len(asset.body))),  # on a 304 too: the length of what is not sent again
     ]
     if etag in environ.get("HTTP_IF_NONE_MATCH", ""):
         start_response("304 Not Modified", headers)
         return []
-    headers += [("Content-Type", asset.content_type), ("Content-Length", str(len(asset.body)))]
+    headers.append(("Content-Type", asset.content_type))
     start_response("200 OK", headers)
     return [] if environ["REQUEST_METHOD"] == "HEAD" else [asset.body]
 

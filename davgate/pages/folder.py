@@ -27,7 +27,7 @@ def page(folder, environ: dict) -> bytes:
         icon=assets.url("icon.svg"),
         path=path,
         writable="true" if writable else "false",
-        user=tag("span", user, class_="user") if user else "",
+        user=tag("span", join([Markup("Signed in as "), tag("strong", user)]), class_="user") if user else "",
         crumbs=breadcrumbs(path),
         heading=name,
         access=access_badge(writable),

@@ -17,7 +17,10 @@
   const sorting = { key: "name", ascending: true };
 
   const $ = (id) => document.getElementById(id);
-  const urlOf = (name, isFolder) => folderPath + encodeURIComponent(name) + (isFolder ? "/" : "");
+  // Absolute URLs from the origin: a page opened as http://user:password@host/... has a base URL
+  // with credentials, which fetch() refuses and which must never reach a Destination header.
+  const here = location.origin + folderPath;
+  const urlOf = (name, isFolder) => here + encodeURIComponent(name) + (isFolder ? "/" : "");
 
   // --- messages ---------------------------------------------------------------
 
@@ -73,7 +76,7 @@
   }
 
   async function refresh() {
-    const response = await fetch(location.pathname, { credentials: "same-origin", cache: "no-store" });
+    const response = await fetch(here, { credentials: "same-origin", cache: "no-store" });
     if (!response.ok) return;
     const doc = new DOMParser().parseFromString(await response.text(), "text/html");
     const fresh = doc.querySelector("#listing tbody");
@@ -115,7 +118,7 @@
     const button = event.target.closest("button[data-sort]");
     if (!button) return;
     const key = button.dataset.sort;
-    sorting.ascending = sorting.key === key ? !sorting.ascending : key === "name";
+    sorting.ascending = sorting.key === key ? !sorting.ascending : true;
     sorting.key = key;
     sortRows();
   }
@@ -147,7 +150,6 @@
     input.value = value || "";
     return new Promise((resolve) => {
       const onSubmit = (event) => {
-        if (event.submitter && event.submitter.value === "cancel") return;
         const problem = label && check ? check(input.value) : "";
         if (problem) {
           event.preventDefault();
@@ -197,8 +199,7 @@
     const check = (name) => checkName(name) || (name === old ? "That is its name already." : "");
     const name = await ask({ title: `Rename ${old}`, label: "New name", value: old, ok: "Rename", check });
     if (name === null) return;
-    const destination = new URL(urlOf(name, isFolder), location.href).href;
-    const result = await dav("MOVE", urlOf(old, isFolder), { Destination: destination, Overwrite: "F" });
+    const result = await dav("MOVE", urlOf(old, isFolder), { Destination: urlOf(name, isFolder), Overwrite: "F" });
     if (!result.ok) {
       const reason = result.status === 412 ? `${name} exists already` : result.reason;
       return say(`Could not rename ${old}: ${reason}`, "error");
@@ -342,6 +343,8 @@
   }
 
   // --- wiring ---------------------------------------------------------------------
+
+  $("dialog-cancel").addEventListener("click", () => $("dialog").close("cancel")); // Enter submits OK, not this
 
   showTimes();
   document.querySelector("#listing thead").addEventListener("click", onSort);
