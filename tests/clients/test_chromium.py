@@ -50,7 +50,7 @@ def test_listing_in_chromium(gateway: Gateway, tool: Callable[[str], str], tmp_p
     links = {a.text_content().strip(): a.get("href") for a in page.iter("a")}
     assert links["sub folder"] == "./sub%20folder/"  # a collection: trailing '/', the bare name shown
     assert links[MARKUP_NAME] == "./" + quote(MARKUP_NAME, safe="")  # the name as text, the link quoted
-    assert not page.findall(".//td//img") and not page.findall(".//td//b")  # nothing of the name became markup
+    assert not page.findall(".//img") and not page.findall(".//td//b")  # nothing of the name became markup
 
     root = html.fromstring(
         chromium(
