@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote, unquote
 
-from davgate.pages import assets
+from davgate.pages import assets, dispel
 from davgate.pages.html import Markup, join, render, tag, template
 from davgate.pages.listing import Row, human_size, human_time, iso_time, may_create, rows_of
 
@@ -32,6 +32,7 @@ def page(folder, environ: dict) -> bytes:
         heading=name,
         access=access_badge(writable),
         toolbar=toolbar() if writable else "",
+        dispel=dispel.panel(folder, rows),
         rows=join([row_html(row) for row in rows]),
         count=count_text(rows),
         empty="" if rows else tag("p", "This folder is empty.", class_="empty"),

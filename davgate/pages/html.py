@@ -50,7 +50,7 @@ def join(parts: list[Markup]) -> Markup:
     return Markup("".join(escape(part) for part in parts))
 
 
-def tag(name: str, content: object = "", **attributes: object) -> Markup:
+def tag(name: str, content: object = "", /, **attributes: object) -> Markup:
     """``<name attr="value">content</name>``; ``class_`` for class, ``data_x`` for data-x; None omits."""
     attrs = "".join(
         f' {key.rstrip("_").replace("_", "-")}="{escape(value)}"'

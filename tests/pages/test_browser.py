@@ -18,7 +18,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.helpers import group_members
 from tests.pages.conftest import Site
@@ -190,6 +190,62 @@ def test_dispel_layers_sort_as_numbers_and_are_read_only(site: Site, browser: Br
     assert not driver.find_elements(By.CSS_SELECTOR, "#upload-button, #new-folder, button[data-action]")
     refused = forced(driver, "PUT", "/dispel/tiffstore/312/20181129/forced.txt")
     assert refused["status"] == 403 and "read-only" in refused["text"]
+
+
+def image_loaded(driver: webdriver.Chrome, element_id: str) -> Callable[[webdriver.Chrome], object]:
+    script = "const i = document.getElementById(arguments[0]); return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null;"
+    return lambda d: d.execute_script(script, element_id)
+
+
+def test_dispel_levels_say_what_they_mean(site: Site, browser: Browser) -> None:
+    driver = browser()
+    open_page(driver, site.login_url("/dispel/tiffstore/312/"))
+    assert "One window of one layer of a multi-layer TIFF." in driver.find_element(By.CSS_SELECTOR, ".dispel").text
+    levels = [item.text.split("\n") for item in driver.find_elements(By.CSS_SELECTOR, ".levels li")]
+    assert [level[0] for level in levels] == ["subject", "date", "layer", "grid"]
+    assert levels[0][-1] == "= 312" and levels[1][-1] == "the folders here"
+    here = driver.find_element(By.CSS_SELECTOR, ".levels li[aria-current=step]")
+    assert here.text.split("\n")[0] == "date" and "YYYYMMDD" in here.text
+    assert not driver.find_elements(By.ID, "window-form")  # the window form is the last level's
+
+
+def test_dispel_window_chosen_in_the_form_and_previewed(site: Site, browser: Browser, tmp_path: Path) -> None:
+    driver = browser()
+    layer = "/dispel/tiffstore/312/20181129/12/"
+    open_page(driver, site.login_url(layer))
+    driver.execute_script("document.querySelector('.layer-preview').scrollIntoView()")
+    assert wait(driver, image_loaded_by_class(".layer-preview")) == [640, 256]  # the whole layer, from its windows
+
+    form = driver.find_element(By.ID, "window-form")
+    for field, value in (("x0", "100"), ("x1", "300"), ("y0", "20"), ("y1", "120")):
+        box = form.find_element(By.NAME, field)
+        box.clear()
+        box.send_keys(value)
+    box.send_keys(Keys.ENTER)
+    assert wait(driver, image_loaded(driver, "window-preview")) == [200, 100]
+    url = driver.find_element(By.ID, "window-url").get_attribute("value")
+    assert url == site.url + layer + "100-300-20-120.png"
+    assert driver.find_element(By.ID, "window-state").text == "200 × 100 pixels"
+    shoot(driver, tmp_path, "dispel-window")
+    assert site.http("GET", layer + "100-300-20-120.png").content[:8] == b"\x89PNG\r\n\x1a\n"
+
+    form.find_element(By.NAME, "x1").clear()
+    form.find_element(By.NAME, "x1").send_keys("50")  # ends before it starts: the server's reason is shown
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver, lambda d: d.find_element(By.ID, "window-state").text.startswith("No preview: 400 Bad Request"))
+
+    form.find_element(By.NAME, "x1").clear()
+    form.find_element(By.NAME, "x1").send_keys("300")
+    Select(form.find_element(By.NAME, "format")).select_by_value("tif")
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver, lambda d: d.find_element(By.ID, "window-url").get_attribute("value").endswith("/100-300-20-120.tif"))
+    assert not driver.find_element(By.ID, "window-preview").is_displayed()
+    assert driver.find_element(By.ID, "window-link").get_attribute("href") == url.removesuffix(".png") + ".tif"
+
+
+def image_loaded_by_class(selector: str) -> Callable[[webdriver.Chrome], object]:
+    script = "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null;"
+    return lambda d: d.execute_script(script, selector)
 
 
 def test_upload_several_files_one_of_100_mib_streamed(site: Site, browser: Browser, tmp_path: Path) -> None:

@@ -342,6 +342,71 @@
     setTimeout(() => (button.textContent = label), 1500);
   }
 
+  // --- DISPEL: choosing a window -------------------------------------------------------
+
+  // The result's name from the grid's pattern: literals and the fields' numbers, in turn, then the format.
+  function windowName(box, form) {
+    const literals = JSON.parse(box.dataset.literals);
+    const fields = JSON.parse(box.dataset.fields);
+    let name = literals[0];
+    for (let index = 0; index < fields.length; index += 1) {
+      const text = form.elements[fields[index]].value.trim();
+      if (!/^[0-9]+$/.test(text)) throw new Error(`${fields[index]} must be a whole number`);
+      name += String(Number(text)) + literals[index + 1];
+    }
+    return `${name}.${form.elements.format.value}`;
+  }
+
+  async function previewFailed(url) {
+    const response = await fetch(url, { credentials: "same-origin" });
+    const text = response.ok ? "" : await response.text();
+    return response.ok ? "the browser cannot show it" : reasonOf(response.status, response.statusText, response.headers.get("Content-Type") || "", text);
+  }
+
+  function showWindow(event) {
+    event.preventDefault();
+    const form = event.target;
+    const box = form.closest(".window");
+    $("window-error").textContent = "";
+    let name;
+    try {
+      name = windowName(box, form);
+    } catch (error) {
+      $("window-error").textContent = error.message;
+      return;
+    }
+    const url = urlOf(name, false);
+    $("window-url").value = url;
+    $("window-link").href = url;
+    $("window-result").hidden = false;
+    const image = $("window-preview");
+    const state = $("window-state");
+    if (!JSON.parse(box.dataset.images).includes(form.elements.format.value)) {
+      image.hidden = true;
+      image.removeAttribute("src");
+      state.textContent = "This format has no preview: open the result or copy its URL.";
+      return;
+    }
+    state.textContent = "Making the preview…";
+    image.hidden = false;
+    image.src = url;
+  }
+
+  function setUpWindowForm() {
+    const form = $("window-form");
+    if (!form) return;
+    const image = $("window-preview");
+    image.addEventListener("load", () => {
+      $("window-state").textContent = `${image.naturalWidth} × ${image.naturalHeight} pixels`;
+    });
+    image.addEventListener("error", async () => {
+      if (!image.getAttribute("src")) return;
+      image.hidden = true;
+      $("window-state").textContent = `No preview: ${await previewFailed(image.src)}`;
+    });
+    form.addEventListener("submit", showWindow);
+  }
+
   // --- wiring ---------------------------------------------------------------------
 
   $("dialog-cancel").addEventListener("click", () => $("dialog").close("cancel")); // Enter submits OK, not this
@@ -359,5 +424,6 @@
     });
     setUpDropping();
   }
+  setUpWindowForm();
   body.dataset.ready = "true";
 })();
