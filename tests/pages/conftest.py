@@ -54,8 +54,9 @@ class Site:
         scheme, rest = self.url.split("://", 1)
         return f"{scheme}://{user}:{USERS[user]}@{rest}{path}"
 
-    def token(self) -> str:
+    def token(self, *scopes: str) -> str:
         command = [sys.executable, "-m", "davgate", "token", "--key", "ee", "--email", EMAIL, "--aud", "davgate"]
+        command += [argument for scope in scopes for argument in ("--scope", scope)]
         done = subprocess.run(command, cwd=self.keys, capture_output=True, text=True, check=True, timeout=60)
         return done.stdout.strip()
 

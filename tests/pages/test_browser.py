@@ -382,3 +382,13 @@ def test_pages_work_with_a_bearer_token(site: Site, browser: Browser) -> None:
     answer_dialog(driver, "made with a token")
     wait(driver, lambda d: "made with a token" in names(d))
     assert (site.base / "data" / "token" / "made with a token").is_dir()
+
+    reader = browser()  # a token whose scopes let it read /data only: the page offers nothing more
+    reader.execute_cdp_cmd("Network.enable", {})
+    scoped = site.token("storage.read:/data")
+    reader.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Bearer {scoped}"}})
+    open_page(reader, site.url + "/data/token/")
+    assert names(reader) == ["made with a token"] and reader.find_element(By.CSS_SELECTOR, ".badge").text == "read-only"
+    assert not reader.find_elements(By.CSS_SELECTOR, "#upload-button, button[data-action]")
+    refused = forced(reader, "MKCOL", "/data/token/forced/")
+    assert refused["status"] == 403 and "scopes do not allow" in refused["text"]
