@@ -17,6 +17,7 @@ def page(folder, environ: dict) -> bytes:
     path = url_of(folder.path)
     writable = may_create(folder)
     rows = rows_of(folder)
+    thumbnail = dispel.thumbnail_output(folder)
     user = environ.get("wsgidav.auth.user_name") or ""
     name = folder.get_display_name() if path != "/" else "davgate"
     return render(
@@ -33,7 +34,7 @@ def page(folder, environ: dict) -> bytes:
         access=access_badge(writable),
         toolbar=toolbar() if writable else "",
         dispel=dispel.panel(folder, rows),
-        rows=join([row_html(row) for row in rows]),
+        rows=join([row_html(row, thumbnail) for row in rows]),
         count=count_text(rows),
         empty="" if rows else tag("p", "This folder is empty.", class_="empty"),
         connect=connect(environ, path, user),
@@ -78,9 +79,13 @@ def toolbar() -> Markup:
     )
 
 
-def row_html(row: Row) -> Markup:
+def row_html(row: Row, thumbnail: str | None = None) -> Markup:
     kind = "folder" if row.is_folder else "file"
     link = tag("a", row.name, href=row.href, class_=f"entry entry-{kind}")
+    if thumbnail and not row.is_folder:
+        src = "./" + quote(row.name.rpartition(".")[0], safe="") + "." + thumbnail
+        image = tag("img", src=src, alt="", class_="thumb", loading="lazy", decoding="async", width="40", height="40")
+        link = join([image, link])
     cells = [
         tag("td", link, class_="name"),
         tag("td", "" if row.is_folder else human_size(row.size), class_="size"),

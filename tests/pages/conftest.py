@@ -2,7 +2,7 @@
 
 The server serves ``/data`` (a local folder), ``/ro`` (read-only),
 ``/shared`` (alice writes, everyone reads), ``/demo`` with ``/dispel`` over
-it, to the Basic users of :data:`tests.helpers.USERS` and to the Bearer
+it (the reference template, with a thumbnail output), to the Basic users of :data:`tests.helpers.USERS` and to the Bearer
 token user :data:`EMAIL`. Chromium runs headless with a fresh profile and
 the flags of the recipes (no background networking, no component updates,
 no sync): it downloads nothing.
@@ -30,6 +30,12 @@ FLAGS = (
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )  # fmt: skip
 EMAIL = "ee@example.org"
+# The reference template with a thumbnail output, which the pages show beside each result (davgate.pages.dispel).
+THUMBNAIL_OUTPUT = """
+  thumbnail:
+    media_type: image/png
+    pipeline: [{element: downsample, factor: 8, method: mean}, {element: stretch_8bit}, {element: encode_png}]
+"""
 DEMO = (DemoFile("312", "20181129", 13, 640, 256, {"tile": (256, 256)}),)
 
 
@@ -76,6 +82,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         (base / name).mkdir()
     (base / "ro" / "readme.txt").write_text("read only\n")
     write_store(base / "demo", files=DEMO)
+    (base / "templates").mkdir()
+    reference = (REPO / "conf" / "dispel" / "tiffstore.yaml").read_text()
+    outputs, rest = reference.split("\ndefault_output:", 1)
+    (base / "templates" / "tiffstore.yaml").write_text(
+        outputs.rstrip("\n") + THUMBNAIL_OUTPUT + "default_output:" + rest
+    )
     keys = make_keys(base / "keys")
     config = {
         "auth": {
@@ -88,7 +100,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "/ro": {"type": "local", "root": base / "ro", "readonly": True},
             "/shared": {"type": "local", "root": base / "shared", "access": {"read": ["*"], "write": ["alice"]}},
             "/demo": {"type": "local", "root": base / "demo", "readonly": True},
-            "/dispel": {"type": "dispel", "templates": REPO / "conf" / "dispel", "source": "/demo"},
+            "/dispel": {"type": "dispel", "templates": base / "templates", "source": "/demo"},
         },
         "state": {"type": "sqlite", "path": base / "state.db"},
         "cache": {"type": "local", "root": base / "cache"},

@@ -242,6 +242,13 @@ def test_dispel_window_chosen_in_the_form_and_previewed(site: Site, browser: Bro
     assert not driver.find_element(By.ID, "window-preview").is_displayed()
     assert driver.find_element(By.ID, "window-link").get_attribute("href") == url.removesuffix(".png") + ".tif"
 
+    first = driver.find_element(By.CSS_SELECTOR, "#listing tbody tr")
+    assert first.get_attribute("data-name") == "0-640-0-256.png"  # the layer fits in one listed window
+    driver.execute_script("arguments[0].scrollIntoView()", first)  # thumbnails load as their rows come into view
+    thumbnail = wait(driver, image_loaded_by_class("#listing tbody tr img.thumb"))
+    assert thumbnail == [640 // 8, 256 // 8]  # the template's thumbnail output
+    shoot(driver, tmp_path, "dispel-thumbnails")
+
 
 def image_loaded_by_class(selector: str) -> Callable[[webdriver.Chrome], object]:
     script = "const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth ? [i.naturalWidth, i.naturalHeight] : null;"

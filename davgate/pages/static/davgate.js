@@ -425,5 +425,7 @@
     setUpDropping();
   }
   setUpWindowForm();
+  // A thumbnail that cannot be made (a window too small to shrink) leaves its place empty, not a broken image.
+  document.addEventListener("error", (event) => event.target.matches && event.target.matches("img.thumb") && event.target.classList.add("failed"), true);
   body.dataset.ready = "true";
 })();
