@@ -120,6 +120,7 @@ def browser(tmp_path: Path) -> Iterator[Callable[..., webdriver.Chrome]]:
     def start(width: int = 1200, height: int = 800) -> webdriver.Chrome:
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: CSP violations, script errors
         for flag in (
             *FLAGS,
             f"--window-size={width},{height}",

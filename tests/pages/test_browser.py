@@ -177,6 +177,8 @@ def test_listing_sorts_naturally_and_escapes_names(site: Site, browser: Browser,
     assert url == site.url + "/data/sorting/"
     assert url in driver.find_element(By.ID, "cmd-rclone").text and url in driver.find_element(By.ID, "cmd-davfs2").text
     shoot(driver, tmp_path, "listing")
+    problems = [entry["message"] for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+    assert not problems  # no Content-Security-Policy violation, no script error, no missing asset
     driver.set_window_size(390, 844)
     shoot(driver, tmp_path, "listing-phone")
     assert driver.execute_script("return document.documentElement.scrollWidth") <= 390  # no sideways scrolling
