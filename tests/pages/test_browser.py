@@ -339,9 +339,10 @@ def test_new_folder_rename_and_delete(site: Site, browser: Browser, tmp_path: Pa
 
     row(driver, "report final.txt").find_element(By.CSS_SELECTOR, "button[data-action=rename]").click()
     answer_dialog(driver, "back\\slash.txt")  # the server refuses it, and says why
-    wait(driver, message_saying("Could not rename report final.txt: "))
-    reason = messages(driver).rsplit("Could not rename report final.txt: ", 1)[1].splitlines()[0]
-    assert reason.startswith("400 Bad Request: Destination ") and "<" not in reason, reason  # the server's own line
+    refused = "Could not rename report final.txt: 400 Bad Request: "  # the server's own line, not its HTML
+    wait(driver, message_saying(refused))
+    reason = messages(driver).rsplit(refused, 1)[1].splitlines()[0]
+    assert reason.startswith("Destination ") and "<" not in reason, reason
     assert sorted(p.name for p in folder.iterdir()) == ["report final.txt", "results 2026", "taken.txt"]
 
     row(driver, "results 2026").find_element(By.CSS_SELECTOR, "button[data-action=delete]").click()
