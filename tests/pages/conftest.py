@@ -2,8 +2,9 @@
 
 The server serves ``/data`` (a local folder), ``/ro`` (read-only),
 ``/shared`` (alice writes, everyone reads), ``/demo`` with ``/dispel`` over
-it (the reference template, with a thumbnail output), to the Basic users of :data:`tests.helpers.USERS` and to the Bearer
-token user :data:`EMAIL`. Chromium runs headless with a fresh profile and
+it (the reference template with a thumbnail output, and the tile pyramids),
+to the Basic users of :data:`tests.helpers.USERS` and to the Bearer token
+user :data:`EMAIL`. Chromium runs headless with a fresh profile and
 the flags of the recipes (no background networking, no component updates,
 no sync): it downloads nothing.
 """
@@ -88,6 +89,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     (base / "templates" / "tiffstore.yaml").write_text(
         outputs.rstrip("\n") + THUMBNAIL_OUTPUT + "default_output:" + rest
     )
+    (base / "templates" / "tiles.yaml").write_text((REPO / "conf" / "dispel" / "tiles.yaml").read_text())
     keys = make_keys(base / "keys")
     config = {
         "auth": {

@@ -63,6 +63,25 @@ def test_a_folder_without_its_slash_is_redirected_to_it(site: Site) -> None:
     assert site.http("GET", "/ro/readme.txt").text == "read only\n"  # files are not pages
 
 
+def test_every_level_of_a_dispel_template_has_a_page(site: Site) -> None:
+    """Down the tile pyramids' first folders: each level named from the template; no window form (no grid)."""
+    path, depth = "/dispel/tiles/", 0
+    while True:
+        page = site.http("GET", path)
+        assert page.status_code == 200, (path, page.text[-300:])
+        tree = html.fromstring(page.content)
+        assert tree.get_element_by_id("dispel-title").text_content() == "DISPEL template tiles"
+        assert tree.xpath("//ol[@class='levels']/li[@aria-current='step']/code/text()") == [
+            ["subject", "date", "layer", "z", "x", "y"][depth]
+        ]
+        assert not tree.xpath("//*[@id='window-form']")
+        folders = tree.xpath("//tr[@data-kind='folder']/td/a/@href")
+        if not folders:
+            break
+        path, depth = path + folders[0].removeprefix("./"), depth + 1
+    assert depth == 5 and tree.xpath("//tr[@data-kind='file']/@data-name")[0] == "0.png"
+
+
 def test_natural_order_and_sizes() -> None:
     words = ["layer 10", "Layer 2", "layer 1", "a", "layer 2b", "10", "9"]
     assert sorted(words, key=natural_key) == ["9", "10", "a", "layer 1", "Layer 2", "layer 2b", "layer 10"]
