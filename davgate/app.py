@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
@@ -31,6 +30,7 @@ from davgate.errors import BusyStoreAnswer
 from davgate.hardening import Limits, RequestGuard
 from davgate.namespace import Namespace
 from davgate.ops.wiring import Ops, build_ops
+from davgate.pages import Assets, FolderPages
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
 
 
@@ -145,24 +145,16 @@ def wsgidav_config(
         "middleware_stack": [
             ErrorPrinter,
             BusyStoreAnswer,  # a state store busy past its timeout: 503 + Retry-After
+            Assets,  # /.davgate/: the pages' CSS and script, the same for everyone, before authentication
             BearerAuth if api is None else SpaceAuth,  # SpaceAuth: BearerAuth, and the API's spaces
             Authenticator,
             *(ops.middleware() if ops is not None else ()),  # /metrics, for any authenticated user
             AccessControl,
             DigestMiddleware,
             ClientQuirks,
-            WsgiDavDirBrowser,
+            FolderPages,  # GET of a folder: davgate's page (davgate.pages)
             RequestResolver,
         ],
-        "dir_browser": {
-            "enable": True,
-            "icon": False,
-            "response_trailer": "davgate",
-            "show_user": True,
-            "davmount": True,
-            "ms_sharepoint_support": False,
-            "libre_office_support": False,
-        },
         "suppress_version_info": True,
         "add_header_MS_Author_Via": True,
         "logging": {"enable": False},
