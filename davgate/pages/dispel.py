@@ -7,9 +7,10 @@ above. Where the listed level is the template's last and it is a grid of
 named whole numbers (``x0-x1-y0-y1``), the page offers a preview of the
 whole layer and a form to choose any window and output: the script builds
 the result's path from the pattern, shows its URL to copy, and previews
-it if it is an image. A template MAY have an output named ``thumbnail``
-(not listed): the listing then shows it beside each result, loaded lazily
-(only the rows in view). Previews and thumbnails are ordinary result files, made by the
+it if it is an image. The listing shows a thumbnail beside each result,
+loaded lazily (only the rows in view): the template's output named
+``thumbnail`` if it has one, else its ``png`` output made small with the
+``size`` option where that output takes it. Previews and thumbnails are ordinary result files, made by the
 same DISPEL machinery and kept in its cache; the page never waits for
 them (the browser loads them after the page).
 """
@@ -26,6 +27,7 @@ from davgate.pages.listing import Row
 PANEL, WINDOW = template("dispel.html"), template("dispel-window.html")
 BROWSER_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})  # what an <img> shows
 THUMBNAIL = "thumbnail"  # a template's output the pages show beside each of its listed results
+THUMBNAIL_PIXELS = 80  # the longer side of a thumbnail made with a preview's size option (shown at 40, sharp at 2x)
 MAX_PREVIEW = 4096  # pixels per side: a larger layer is previewed by its first listed window
 
 
@@ -47,13 +49,19 @@ def panel(folder, rows: list[Row]) -> Markup:
 
 
 def thumbnail_output(folder) -> str | None:
-    """``thumbnail`` if ``folder`` lists results of a template with a thumbnail output a browser shows."""
+    """What follows a result's stem to name its thumbnail (``.thumbnail``, ``.png?size=80``), or None."""
     node = getattr(folder, "node", None) if isinstance(folder, Folder) else None
     if node is None or node.template is None or node.selection is None:
         return None
-    output = node.template.outputs.get(THUMBNAIL)
-    last_level = len(node.selection.values) == len(node.template.params) - 1
-    return THUMBNAIL if last_level and output is not None and output.media_type in BROWSER_IMAGES else None
+    if len(node.selection.values) != len(node.template.params) - 1:
+        return None
+    outputs = node.template.outputs
+    if THUMBNAIL in outputs and outputs[THUMBNAIL].media_type in BROWSER_IMAGES:
+        return f".{THUMBNAIL}"
+    preview = outputs.get("png")
+    if preview is not None and "size" in preview.uses and any(o.name == "size" for o in node.template.options):
+        return f".png?size={THUMBNAIL_PIXELS}"
+    return None
 
 
 def levels(template_, chosen: tuple[str, ...]) -> Markup:

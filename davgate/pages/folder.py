@@ -83,7 +83,7 @@ def row_html(row: Row, thumbnail: str | None = None) -> Markup:
     kind = "folder" if row.is_folder else "file"
     link = tag("a", row.name, href=row.href, class_=f"entry entry-{kind}")
     if thumbnail and not row.is_folder:
-        src = "./" + quote(row.name.rpartition(".")[0], safe="") + "." + thumbnail
+        src = "./" + quote(row.name.rpartition(".")[0], safe="") + thumbnail
         image = tag("img", src=src, alt="", class_="thumb", loading="lazy", decoding="async", width="40", height="40")
         link = join([image, link])
     cells = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import zipfile
@@ -109,3 +110,17 @@ def test_a_wheel_carries_the_pages_assets_and_templates(tmp_path: Path) -> None:
     }
     assert "davgate/pages/static/davgate.js" in wanted and "davgate/pages/templates/folder.html" in wanted
     assert wanted <= packaged, wanted - packaged
+
+
+def test_results_of_a_preview_that_takes_a_size_show_it_small_as_thumbnails(site: Site) -> None:
+    # The shipped template has no thumbnail output: its .png, made small with ?size=, stands in.
+    shipped = site.base / "templates" / "shipped.yaml"
+    shipped.write_text((REPO / "conf" / "dispel" / "tiffstore.yaml").read_text())
+    page = site.http("GET", "/dispel/shipped/312/20181129/0/")
+    assert page.status_code == 200, page.text[-300:]
+    sources = html.fromstring(page.content).xpath("//tr[@data-kind='file']//img[@class='thumb']/@src")
+    assert sources and all(src.endswith(".png?size=80") for src in sources)
+    thumb = site.http("GET", "/dispel/shipped/312/20181129/0/" + sources[0].removeprefix("./"))
+    assert thumb.status_code == 200 and thumb.headers["Content-Type"] == "image/png"
+    width, height = struct.unpack(">II", thumb.content[16:24])
+    assert max(width, height) == 80
