@@ -67,3 +67,20 @@ def test_listing_in_chromium(gateway: Gateway, tool: Callable[[str], str], tmp_p
     assert struct.unpack(">II", head[16:24]) == (1024, 700)
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
     gateway.http("DELETE", folder)
+
+
+def test_an_uploaded_page_opens_sandboxed(gateway: Gateway, tool: Callable[[str], str], tmp_path: Path) -> None:
+    """A page someone put on a mount shows, but its script does not run with the viewer's credentials."""
+    program = tool("chromium")
+    folder = gateway.folder("/data", "sandbox")
+    page = (
+        b"<html><head><title>static</title></head><body><p id='text'>as uploaded</p>"
+        b"<script>document.title = 'ran'; document.getElementById('text').textContent = 'script ran';</script>"
+        b"</body></html>"
+    )
+    assert gateway.http("PUT", folder + "page.html", data=page).status_code == 201
+    url = f"http://{USER}:{PASSWORD}@{gateway.host_port}{folder}page.html"
+    dom = html.fromstring(chromium(program, tmp_path / "profile-page", "--dump-dom", url).stdout.decode())
+    assert dom.findtext(".//title") == "static"
+    assert dom.get_element_by_id("text").text_content() == "as uploaded"
+    gateway.http("DELETE", folder)
