@@ -31,8 +31,10 @@ SOURCE = "mynativestorage:/UC1/data.bin"
 
 
 def ceph(rgw: Rgw) -> dict[str, Any]:
+    """An s3 adaptor on the session's gateway, under a fresh prefix."""
     options = rgw.mount_config()
-    return {"name": "ceph", "type": "s3", **{k: options[k] for k in ("endpoint", "bucket", "access_key", "secret_key", "prefix")}}  # fmt: skip
+    fields = ("endpoint", "bucket", "access_key", "secret_key", "prefix")
+    return {"name": "ceph", "type": "s3", **{name: options[name] for name in fields}}
 
 
 def owner_of(api: Api, *adaptors: dict[str, Any]) -> str:
@@ -65,7 +67,7 @@ def outage_rgw(rgw: Rgw) -> Iterator[Rgw]:
 def test_a_copy_whose_target_gateway_goes_down_mid_copy_is_retried_and_succeeds(
     make_api: Callable[..., Api], outage_rgw: Rgw, webhook: Listener
 ) -> None:
-    api = make_api(copy_rate_limit=4 * MiB)  # about 3 s for 12 MiB: the first 8 MiB part is sent mid-outage
+    api = make_api(copy_rate_limit=4 * MiB)  # about 3 s for 12 MiB: a multipart upload, its parts sent mid-outage
     adaptor = ceph(outage_rgw)
     token = owner_of(api, adaptor)
     data = os.urandom(12 * MiB)
@@ -135,7 +137,8 @@ def test_a_copy_whose_source_sshd_goes_down_mid_copy_is_retried_and_succeeds(
     token = owner_of(api, hpc)
     try:
         name, data = remote_source
-        assert api.call("POST", "/copy", [{"id": "c1", "from": f"hpc:/{name}", "to": "other:/d.bin"}], token=token).status == 202  # fmt: skip
+        jobs = [{"id": "c1", "from": f"hpc:/{name}", "to": "other:/d.bin"}]
+        assert api.call("POST", "/copy", jobs, token=token).status == 202
         wait_until(lambda: job_state(api, token, "c1")["bytes"] > 0, timeout=10)
         own_sshd.stop()
         put_back_after_a_failed_start(api, token, "c1")
