@@ -118,7 +118,7 @@ def own_sshd(tmp_path_factory: pytest.TempPathFactory, local_user: LocalUser) ->
 @pytest.fixture
 def remote_source(local_user: LocalUser) -> Iterator[tuple[str, bytes]]:
     """A file in ``local_user``'s home (on the sshd's host), owned by that user: its name and bytes."""
-    name, data = f"source-{uuid.uuid4().hex[:8]}.bin", os.urandom(24 * MiB)
+    name, data = f"source-{uuid.uuid4().hex[:8]}.bin", os.urandom(16 * MiB)
     path = local_user.home / name
     path.write_bytes(data)
     shutil.chown(path, local_user.name, local_user.name)

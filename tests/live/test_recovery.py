@@ -114,7 +114,7 @@ def test_a_worker_killed_mid_copy_loses_its_lease_and_another_finishes_the_copy_
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, webhook: Listener
 ) -> None:
     server = serve(staging_config(tmp_path, htpasswd_file), workers=2)
-    token, data = staged_copy(server, webhook, 8 * MiB)  # about 4 s at the rate limit
+    token, data = staged_copy(server, webhook, 4 * MiB)  # about 2 s at the rate limit
     wait_until(lambda: job(server, token, "c1")["bytes"] > 0, timeout=TIMEOUT)
     killed = copying_worker(server, tmp_path)
     os.kill(killed, signal.SIGKILL)
@@ -128,7 +128,7 @@ def test_a_worker_frozen_past_its_lease_stops_when_it_wakes_and_the_copy_is_done
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, webhook: Listener
 ) -> None:
     server = serve(staging_config(tmp_path, htpasswd_file), workers=2)
-    token, data = staged_copy(server, webhook, 8 * MiB)
+    token, data = staged_copy(server, webhook, 4 * MiB)
     wait_until(lambda: job(server, token, "c1")["bytes"] > 0, timeout=TIMEOUT)
     frozen = copying_worker(server, tmp_path)
     os.kill(frozen, signal.SIGSTOP)
