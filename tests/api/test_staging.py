@@ -133,7 +133,12 @@ def test_webhook_retries_wait_double_each_time_up_to_the_longest(
     """The waits between deliveries, on the receiver's clock: backoff, 2 x backoff, ..., never above the longest."""
     backoff, longest, attempts = 0.6, 2.4, 5
     slack = 0.5  # the scheduler looks every poll_interval (0.1 s); less than any step of the schedule
-    api = make_api(webhook_attempts=attempts, webhook_backoff=backoff, webhook_backoff_max=longest)
+    api = make_api(
+        webhook_attempts=attempts,
+        webhook_backoff=backoff,
+        webhook_backoff_max=longest,
+        outbound_allow=[webhook.allowance],
+    )
     token = api.register("owner@example.org")
     api.call("POST", "/infrastructure", infrastructure(), token=token)
     webhook.failures = 100
@@ -165,7 +170,8 @@ def test_a_target_changed_before_it_is_read_back_fails_the_copy(
     make_api: Callable[..., Api], webhook: Listener, tmp_path: Path
 ) -> None:
     """A second writer changes the target's bytes on disk after davgate wrote them: "failed", never "done"."""
-    api = make_api(copy_rate_limit=MiB // 4)  # one 1 MiB block written, then about 4 s before the commit
+    # one 1 MiB block written, then about 4 s before the commit
+    api = make_api(copy_rate_limit=MiB // 4, outbound_allow=[webhook.allowance])
     token = api.register("owner@example.org")
     api.call("POST", "/infrastructure", infrastructure(), token=token)
     put_source(api, os.urandom(MiB))

@@ -67,7 +67,8 @@ def outage_rgw(rgw: Rgw) -> Iterator[Rgw]:
 def test_a_copy_whose_target_gateway_goes_down_mid_copy_is_retried_and_succeeds(
     make_api: Callable[..., Api], outage_rgw: Rgw, webhook: Listener
 ) -> None:
-    api = make_api(copy_rate_limit=4 * MiB)  # about 3 s for 12 MiB: a multipart upload, its parts sent mid-outage
+    # about 3 s for 12 MiB: a multipart upload, its parts sent mid-outage
+    api = make_api(copy_rate_limit=4 * MiB, outbound_allow=[outage_rgw.allowance, webhook.allowance])
     adaptor = ceph(outage_rgw)
     token = owner_of(api, adaptor)
     data = os.urandom(12 * MiB)
@@ -90,7 +91,7 @@ def test_a_copy_whose_target_gateway_goes_down_mid_copy_is_retried_and_succeeds(
 def test_a_copy_whose_gateway_stays_down_fails_after_its_attempts_and_calls_back(
     make_api: Callable[..., Api], outage_rgw: Rgw, webhook: Listener
 ) -> None:
-    api = make_api(copy_attempts=2)
+    api = make_api(copy_attempts=2, outbound_allow=[outage_rgw.allowance, webhook.allowance])
     token = owner_of(api, ceph(outage_rgw))
     put_source(api, os.urandom(MiB))
     outage_rgw.stop_gateway()
@@ -131,7 +132,7 @@ def remote_source(local_user: LocalUser) -> Iterator[tuple[str, bytes]]:
 def test_a_copy_whose_source_sshd_goes_down_mid_copy_is_retried_and_succeeds(
     make_api: Callable[..., Api], own_sshd: Sshd, local_user: LocalUser, remote_source: tuple[str, bytes]
 ) -> None:
-    api = make_api(copy_rate_limit=4 * MiB)
+    api = make_api(copy_rate_limit=4 * MiB, outbound_allow=[own_sshd.allowance])
     hpc = {"name": "hpc", "type": "sshfs", "user": local_user.name, "host": own_sshd.host, "port": own_sshd.port,
            "path": str(local_user.home), "password": local_user.password}  # fmt: skip
     token = owner_of(api, hpc)

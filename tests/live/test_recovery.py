@@ -37,9 +37,10 @@ TIMEOUT = 30
 LEASE = 2.0
 
 
-def staging_config(tmp_path: Path, htpasswd_file: Path) -> dict[str, Any]:
+def staging_config(tmp_path: Path, htpasswd_file: Path, webhook: Listener) -> dict[str, Any]:
     (tmp_path / "data").mkdir(exist_ok=True)
     return {
+        "server": {"outbound_allow": [webhook.allowance]},
         "auth": {"htpasswd": htpasswd_file},
         "mounts": {"/data": {"type": "local", "root": tmp_path / "data"}},
         "state": {"type": "sqlite", "path": tmp_path / "state" / "state.db"},
@@ -115,7 +116,7 @@ def assert_done_once(server: Server, token: str, webhook: Listener, data: bytes)
 def test_a_worker_killed_mid_copy_loses_its_lease_and_another_finishes_the_copy_once(
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, webhook: Listener
 ) -> None:
-    server = serve(staging_config(tmp_path, htpasswd_file), workers=2)
+    server = serve(staging_config(tmp_path, htpasswd_file, webhook), workers=2)
     token, data = staged_copy(server, webhook, 4 * MiB)  # about 2 s at the rate limit
     wait_until(lambda: job(server, token, "c1")["bytes"] > 0, timeout=TIMEOUT)
     killed = copying_worker(server, tmp_path)
@@ -129,7 +130,7 @@ def test_a_worker_killed_mid_copy_loses_its_lease_and_another_finishes_the_copy_
 def test_a_worker_frozen_past_its_lease_stops_when_it_wakes_and_the_copy_is_done_once(
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, webhook: Listener
 ) -> None:
-    server = serve(staging_config(tmp_path, htpasswd_file), workers=2)
+    server = serve(staging_config(tmp_path, htpasswd_file, webhook), workers=2)
     token, data = staged_copy(server, webhook, 4 * MiB)
     wait_until(lambda: job(server, token, "c1")["bytes"] > 0, timeout=TIMEOUT)
     frozen = copying_worker(server, tmp_path)
