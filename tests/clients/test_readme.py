@@ -1,4 +1,4 @@
-"""The README's examples for each kind of user, run as written.
+"""The client guide's examples for each kind of user (docs/CLIENTS.md), run as written.
 
 Each ``sh`` block of the sections below is run by bash (``set -euo
 pipefail``) with only its leading settings changed: the address and the
@@ -23,16 +23,16 @@ import pytest
 
 from tests.clients.gateway import PASSWORD, REPO, USER, Gateway
 
-README = REPO / "README.md"
+GUIDE = REPO / "docs" / "CLIENTS.md"
 SECTIONS = ("Mount it", "Script it", "The token flow", "NextCloud")
 DAVFS_CACHE = Path("/var/cache/davfs2")
 
 
 def section_blocks(title: str) -> list[str]:
-    """The ``sh`` code blocks of the README section ``## title``."""
-    text = README.read_text()
+    """The ``sh`` code blocks of the client guide's section ``## title``."""
+    text = GUIDE.read_text()
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.DOTALL | re.MULTILINE)
-    assert match, f"README has no section {title!r}"
+    assert match, f"docs/CLIENTS.md has no section {title!r}"
     return re.findall(r"^```sh\n(.*?)^```", match.group(1), flags=re.DOTALL | re.MULTILINE)
 
 
@@ -63,7 +63,7 @@ def run(block: str, cwd: Path, home: Path, timeout: float = 180) -> str:
         process.wait()
     text = output.decode(errors="replace")
     assert process.returncode == 0, (
-        f"the README example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
+        f"the docs/CLIENTS.md example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
     )
     return text
 
@@ -86,7 +86,7 @@ def settings(gateway: Gateway, slash: str = "") -> dict[str, str]:
 
 def test_every_section_has_examples() -> None:
     for title in SECTIONS:
-        assert section_blocks(title), f"README section {title!r} has no sh example"
+        assert section_blocks(title), f"docs/CLIENTS.md section {title!r} has no sh example"
 
 
 def test_mount_it(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> None:
