@@ -300,10 +300,13 @@ class Stager:
         opener = self.outbound.opener(webhooks.KIND)
         delivered = webhooks.deliver(job.webhook, webhooks.payload(job), self.options.webhook_timeout, opener)
         now = time.time()
+        options = self.options
         again = (
             None
             if delivered
-            else webhooks.retry_at(job.hook_attempts, self.options.webhook_attempts, self.options.webhook_backoff, now)
+            else webhooks.retry_at(
+                job.hook_attempts, options.webhook_attempts, options.webhook_backoff, options.webhook_backoff_max, now
+            )
         )
         self.store.webhook_result(job.owner, job.id, self.holder, delivered=delivered, retry_at=again)
 

@@ -4,7 +4,7 @@ The body is ``{"id", "state", "from", "to", "bytes", "total", "error",
 "checksum"}`` (``state`` is ``done`` or ``failed``). A 2xx answer is a
 delivery; anything else (another status, a redirect, no answer within
 ``api.webhook_timeout``) is tried again after ``api.webhook_backoff``
-seconds, doubled each time up to 300, until ``api.webhook_attempts``
+seconds, doubled each time up to ``api.webhook_backoff_max``, until ``api.webhook_attempts``
 attempts were made. Attempts are records in the state store, so a restart
 neither loses nor repeats a delivered webhook.
 
@@ -36,7 +36,6 @@ __all__ = ["KIND", "address_of", "allowed", "deliver", "payload", "retry_at"]
 
 log = logging.getLogger("davgate.api.webhooks")
 
-MAX_BACKOFF = 300.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
 KIND = "webhook"  # the outbound rule's name for these connections
 
@@ -112,8 +111,11 @@ def opening(opener: Opener) -> Callable[..., socket.socket]:
     return create_connection
 
 
-def retry_at(attempts_before: int, max_attempts: int, backoff: float, now: float) -> float | None:
-    """When to try again after attempt number ``attempts_before + 1`` failed; None to give up."""
+def retry_at(attempts_before: int, max_attempts: int, backoff: float, longest: float, now: float) -> float | None:
+    """When to try again after attempt number ``attempts_before + 1`` failed; None to give up.
+
+    The wait is ``backoff`` doubled after each failure, never more than ``longest``.
+    """
     if attempts_before + 1 >= max_attempts:
         return None
-    return now + min(MAX_BACKOFF, backoff * 2**attempts_before)
+    return now + min(longest, backoff * 2**attempts_before)

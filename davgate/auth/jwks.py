@@ -3,7 +3,8 @@
 Keys are chosen by ``kid``. The set is fetched again every ``refresh``
 seconds, and when a token names a ``kid`` the set does not have, at most
 once per ``min_interval`` seconds (so a stream of made-up kids cannot make
-davgate hammer the issuer). A failed fetch is logged and keeps the keys
+davgate hammer the issuer), or once per ``refresh`` if that is shorter: a
+refresh the operator asked for is never held back by the rate limit. A failed fetch is logged and keeps the keys
 that were last fetched.
 
 Only signature keys of the asymmetric families in :mod:`davgate.auth.keys`
@@ -115,7 +116,7 @@ class JwksKeys:
         clock: Clock = time.monotonic,
     ) -> None:
         self.source = os.fspath(source) if isinstance(source, Path) else str(source)
-        self._refresh, self._min_interval, self._timeout = refresh, min_interval, timeout
+        self._refresh, self._min_interval, self._timeout = refresh, min(min_interval, refresh), timeout
         self._clock = clock
         self._lock = threading.Lock()
         self._keys: dict[str, VerificationKey] = {}

@@ -267,7 +267,8 @@ class ApiConfig:
     copy_attempts: int = 3  # starts of one copy before it fails (restarts after a crash or an outage count)
     copy_rate_limit: int = 0  # bytes per second per copy; 0: no limit
     webhook_attempts: int = 6  # deliveries tried before a webhook is given up
-    webhook_backoff: float = 2.0  # seconds before the first retry; doubled each time, at most 300
+    webhook_backoff: float = 2.0  # seconds before the first retry; doubled each time, at most webhook_backoff_max
+    webhook_backoff_max: float = 300.0  # longest wait between two deliveries of one webhook, seconds
     webhook_timeout: float = 10.0  # seconds to connect and to get the answer
     webhook_allow: tuple[Url, ...] = ()  # webhooks only to URLs below one of these (scheme, host, port, path); (): any
     poll_interval: float = 1.0  # seconds between looks at the job queue for work queued by other processes
@@ -286,7 +287,14 @@ class ApiConfig:
         for name in ("token_ttl", "rescan_rate", "copy_workers", "copy_attempts", "webhook_attempts", "max_body"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"api.{name}", f"expected at least 1, got {getattr(self, name)}")
-        for name in ("rescan_interval", "copy_lease", "webhook_backoff", "webhook_timeout", "poll_interval"):
+        for name in (
+            "rescan_interval",
+            "copy_lease",
+            "webhook_backoff",
+            "webhook_backoff_max",
+            "webhook_timeout",
+            "poll_interval",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"api.{name}", f"expected a positive number, got {getattr(self, name)}")
         if self.copy_rate_limit < 0 or self.job_retention < 0:

@@ -151,7 +151,9 @@ class DispelMount(Mount):
         assert node.template is not None and node.selection is not None and node.located is not None
         key = node.engine.key(node.template, node.selection, node.located)
         output = node.template.outputs[node.selection.output or node.template.default_output]
-        size = node.engine.cached_size(key) or 0
+        size = (
+            node.engine.cached_size(key) or node.engine.predicted_size(node.template, node.selection, node.located) or 0
+        )
         return Entry(name=name, is_folder=False, size=size, modified=modified, etag=key, content_type=output.media_type)
 
     def open_read(self, rel: str) -> BinaryIO:

@@ -33,7 +33,7 @@ def between(data: np.ndarray, bottom: float, top: float) -> np.ndarray:
     """``bottom`` and below become 0, ``top`` and above 255; values between scale linearly."""
     import numpy as np
 
-    if top <= bottom:
+    if top <= bottom or not math.isfinite(255.0 / (top - bottom)):  # no range, or one too narrow to scale
         return np.where(data > bottom, 255, 0).astype(np.uint8)
     if tabled(data):
         return scale(np.arange(1 << (8 * data.dtype.itemsize), dtype=np.float32), bottom, top)[data]

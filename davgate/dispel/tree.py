@@ -293,12 +293,35 @@ class ResultFile(DispelResource, DAVNonCollection):
         return True
 
     def get_content_length(self) -> int | None:
+        """The exact size: made (or taken from the cache) for a GET, HEAD or PROPFIND of this very file.
+
+        File managers ask for a file's size before they read it and trust it
+        (a result listed without one reads as empty), so the PROPFIND of one
+        result makes it, once for all who ask at the same time, and caches it.
+        A folder's listing stays cheap: it shows the cached size, or the size
+        known before the result is made (:mod:`davgate.dispel.sizes`), or none.
+        """
         if self.size is None and self.is_target():
             self.materialize()
-        if self.size is None:
-            entry = self.cache_entry()
-            return entry.size if entry else None
-        return self.size
+        if self.size is not None:
+            return self.size
+        entry = self.cache_entry()
+        if entry is not None:
+            return entry.size
+        predicted = self.predicted_size()
+        if predicted is None and self.is_propfind_target():
+            self.materialize()
+            return self.size
+        return predicted
+
+    def is_propfind_target(self) -> bool:
+        """True if this request is a PROPFIND of this very file (of its properties, size included)."""
+        return self.environ.get("REQUEST_METHOD") == "PROPFIND" and self.path == self.environ.get("PATH_INFO")
+
+    def predicted_size(self) -> int | None:
+        assert self.node.located is not None
+        with translated():
+            return self.node.engine.predicted_size(self.template, self.selection, self.node.located)
 
     def materialize(self) -> None:
         """Take the result from the cache or make it; keep it open for get_content."""
@@ -309,7 +332,7 @@ class ResultFile(DispelResource, DAVNonCollection):
                 raw, blob = blob, self.node.engine.gzipped(self.template, self.selection, blob)
                 raw.close()
         self.size = blob.size
-        if self.environ.get("REQUEST_METHOD") == "HEAD":
+        if self.environ.get("REQUEST_METHOD") in ("HEAD", "PROPFIND"):  # the size was what it wanted
             blob.close()
         else:
             self.blob = blob

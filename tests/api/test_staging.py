@@ -20,6 +20,7 @@ __all__ = ["webhook"]
 
 DAV = basic("user", "s3cret-pass")
 MiB = 1024 * 1024
+TEMP_PREFIX = ".davgate-upload-"
 
 
 @pytest.fixture
@@ -126,6 +127,33 @@ def test_webhooks_are_retried_with_backoff(api: Api, owner: str, webhook: Listen
     assert state["webhook"]["attempts"] == 3 and len(webhook.bodies("c1")) == 3
 
 
+def test_webhook_retries_wait_double_each_time_up_to_the_longest(
+    make_api: Callable[..., Api], webhook: Listener
+) -> None:
+    """The waits between deliveries, on the receiver's clock: backoff, 2 x backoff, ..., never above the longest."""
+    backoff, longest, attempts = 0.6, 2.4, 5
+    slack = 0.5  # the scheduler looks every poll_interval (0.1 s); less than any step of the schedule
+    api = make_api(
+        webhook_attempts=attempts,
+        webhook_backoff=backoff,
+        webhook_backoff_max=longest,
+        outbound_allow=[webhook.allowance],
+    )
+    token = api.register("owner@example.org")
+    api.call("POST", "/infrastructure", infrastructure(), token=token)
+    webhook.failures = 100
+    api.call(
+        "POST", "/copy", [{"id": "c1", "from": "other:/none", "to": "other:/a", "webhook": webhook.url}], token=token
+    )
+    wait_until(lambda: job_state(api, token, "c1")["webhook"]["state"] == "failed", timeout=20)
+    times = webhook.times("c1")
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    expected = [min(longest, backoff * 2**n) for n in range(attempts - 1)]
+    assert expected == [0.6, 1.2, 2.4, 2.4] and len(gaps) == len(expected), gaps
+    for gap, wait in zip(gaps, expected):
+        assert wait <= gap < wait + slack, f"waits {[round(g, 2) for g in gaps]}, configured {expected}"
+
+
 def test_webhooks_are_given_up_after_their_attempts(make_api: Callable[..., Api], webhook: Listener) -> None:
     api = make_api(webhook_attempts=2, outbound_allow=[webhook.allowance])
     token = api.register("owner@example.org")
@@ -136,6 +164,40 @@ def test_webhooks_are_given_up_after_their_attempts(make_api: Callable[..., Api]
     )
     state = wait_until(lambda: (s := job_state(api, token, "c1"))["webhook"]["state"] == "failed" and s, timeout=15)
     assert state["webhook"]["attempts"] == 2 and len(webhook.bodies("c1")) == 2
+
+
+def test_a_target_changed_before_it_is_read_back_fails_the_copy(
+    make_api: Callable[..., Api], webhook: Listener, tmp_path: Path
+) -> None:
+    """A second writer changes the target's bytes on disk after davgate wrote them: "failed", never "done"."""
+    # one 1 MiB block written, then about 4 s before the commit
+    api = make_api(copy_rate_limit=MiB // 4, outbound_allow=[webhook.allowance])
+    token = api.register("owner@example.org")
+    api.call("POST", "/infrastructure", infrastructure(), token=token)
+    put_source(api, os.urandom(MiB))
+    jobs = [{"id": "c1", "from": "mynativestorage:/UC1/data.bin", "to": "other:/d.bin", "webhook": webhook.url}]
+    assert api.call("POST", "/copy", jobs, token=token).status == 202
+
+    def written() -> list[Path]:
+        return [p for p in tmp_path.rglob(f"{TEMP_PREFIX}*") if p.stat().st_size == MiB]
+
+    temp = wait_until(written, timeout=10, message="the copy never wrote its block")[0]
+    with temp.open("r+b") as other_writer:
+        other_writer.write(b"another writer was here")
+    seen: set[str] = set()
+
+    def ended() -> dict[str, Any] | None:
+        state = job_state(api, token, "c1")
+        seen.add(state["state"])
+        return state if state["state"] in ("done", "failed") else None
+
+    state = wait_until(ended, timeout=15)
+    assert (state["state"], state["checksum"]) == ("failed", None), state
+    assert "checksum" in state["error"] and "done" not in seen
+    assert api.dav("GET", "/test-001/other/d.bin", DAV).status == 404  # the wrong bytes are not left as the copy
+    hook = wait_until(lambda: webhook.bodies("c1"), timeout=10)
+    assert [(h["state"], h["checksum"]) for h in hook] == [("failed", None)]
+    assert job_state(api, token, "c1")["state"] == "failed"
 
 
 @pytest.mark.parametrize(

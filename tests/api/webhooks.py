@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -12,19 +13,23 @@ import pytest
 
 
 class Listener:
-    """Records every POSTed JSON body; answers 500 to the first ``failures`` of them."""
+    """Records every POSTed JSON body and when it arrived (``time.monotonic()`` here, the receiver's clock);
+    answers 500 to the first ``failures`` of them."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.arrivals: list[tuple[str, float]] = []  # (job id, when)
         self.failures = 0
         self.lock = threading.Lock()
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                arrived = time.monotonic()
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with listener.lock:
                     listener.received.append(body)
+                    listener.arrivals.append((body["id"], arrived))
                     failing = listener.failures > 0
                     listener.failures -= failing
                 self.send_response(500 if failing else 204)
@@ -43,6 +48,10 @@ class Listener:
     def bodies(self, job_id: str) -> list[dict[str, Any]]:
         with self.lock:
             return [body for body in self.received if body["id"] == job_id]
+
+    def times(self, job_id: str) -> list[float]:
+        with self.lock:
+            return [when for found, when in self.arrivals if found == job_id]
 
     def close(self) -> None:
         self.server.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,9 +32,12 @@ def jwk(private: Any, kid: str, **extra: Any) -> dict[str, Any]:
 
 
 class JwksServer:
-    """A JWKS on http://127.0.0.1:<port>/jwks.json; tests change ``keys`` and read ``hits``."""
+    """A JWKS on http(s)://127.0.0.1:<port>/jwks.json; tests change ``keys`` and read ``hits``.
 
-    def __init__(self) -> None:
+    With ``tls`` (a server-side context) it is served over HTTPS.
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.keys: list[dict[str, Any]] = []
         self.status = 200
         self.hits = 0
@@ -53,7 +57,10 @@ class JwksServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

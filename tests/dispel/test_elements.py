@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -206,8 +207,8 @@ def test_the_tabled_stretch_is_the_float_stretch(pixels: np.ndarray, bounds: lis
     low, high = bounds
     # The general path, as it was before the histogram and the table.
     sample = pixels.astype(np.float64)
-    bottom, top = np.percentile(sample, [low, high])
-    if top <= bottom:
+    bottom, top = (float(v) for v in np.percentile(sample, [low, high]))
+    if top <= bottom or not math.isfinite(255.0 / (top - bottom)):
         expected = np.where(pixels > bottom, 255, 0).astype(np.uint8)
     else:
         scaled = (pixels.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))

@@ -126,7 +126,7 @@ def test_references_to_fields_and_inside_text(tmp_path: Path) -> None:
         ({"outputs": {"TIF": {"media_type": "image/tiff"}}}, "outputs.TIF", "lower-case"),
         ({"default_output": "gif"}, "default_output", "expected one of csv, json, npy, png, tif, got 'gif'"),
         ({"listed_outputs": ["gif"]}, "listed_outputs", "among csv, json, npy, png, tif"),
-        ({"browse": {"layer": {"list": "everything"}}}, "browse.layer.list", "pages or windows"),
+        ({"browse": {"layer": {"list": "everything"}}}, "browse.layer.list", "pages, windows, zooms, columns or rows"),
         ({"browse": {"layer": {"list": "windows"}}}, "browse.layer", "grid parameter"),
         ({"time_limit": -1}, "time_limit", "positive"),
         ({"colour": "red"}, "colour", "unknown key"),

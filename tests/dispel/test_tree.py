@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from xml.etree import ElementTree
 
 from tests.dispel.conftest import Dispel
 
@@ -47,22 +48,38 @@ def test_the_tiling_is_configurable(make_dispel) -> None:
     assert members(dispel, f"{BASE}/312/20181129/0/") == ["0-300-0-200.tif", "0-300-0-200.png"]
 
 
-def test_listing_runs_nothing_and_shows_sizes_once_cached(dispel: Dispel) -> None:
+def sizes_listed(dispel: Dispel, folder: str) -> dict[str, str | None]:
+    tree = ElementTree.fromstring(dispel.client.propfind(folder, depth="1").body)
+    return {
+        response.findtext("{DAV:}href").rsplit("/", 1)[-1]: response.findtext(".//{DAV:}getcontentlength")
+        for response in tree.iter("{DAV:}response")
+        if not response.findtext("{DAV:}href").endswith("/")
+    }
+
+
+def test_listing_runs_nothing_and_shows_sizes_known_before_or_cached(dispel: Dispel) -> None:
     folder = f"{BASE}/312/20181129/1/"
-    listing = dispel.client.propfind(folder, depth="1").text
+    listed = sizes_listed(dispel, folder)
     assert dispel.executions() == 0
-    assert "<D:getcontentlength>" not in listing
-    assert "<D:getetag>" in listing and "image/tiff" in listing and "image/png" in listing
+    assert listed["0-128-0-128.png"] is None  # a preview's size is known once it is made
     body = dispel.get(f"{folder}0-128-0-128.tif").body
-    listing = dispel.client.propfind(folder, depth="1").text
-    assert f"<D:getcontentlength>{len(body)}</D:getcontentlength>" in listing
+    assert listed["0-128-0-128.tif"] == str(len(body))  # a window as .tif: known before it is made
+    dispel.get(f"{folder}0-128-0-128.png")
+    png = sizes_listed(dispel, folder)["0-128-0-128.png"]
+    assert png == str(len(dispel.get(f"{folder}0-128-0-128.png").body))
+    assert dispel.executions() == 2
+
+
+def test_the_propfind_of_one_result_makes_it_once_for_its_exact_size(dispel: Dispel) -> None:
+    # What davfs2, rclone mount, Windows and Finder ask before they read a file whose size they trust.
+    path = f"{BASE}/312/20181129/1/5-17-3-9.png"
+    sizes = set()
+    for _ in range(2):
+        response = dispel.client.propfind(path, depth="0")
+        assert response.status == 207 and "<D:collection/>" not in response.text
+        sizes.add(ElementTree.fromstring(response.body).findtext(".//{DAV:}getcontentlength"))
+    assert sizes == {str(len(dispel.get(path).body))}
     assert dispel.executions() == 1
-
-
-def test_a_single_result_can_be_propfound(dispel: Dispel) -> None:
-    response = dispel.client.propfind(f"{BASE}/312/20181129/1/5-17-3-9", depth="0")
-    assert response.status == 207 and "<D:collection/>" not in response.text
-    assert dispel.executions() == 0
 
 
 def test_folders_that_do_not_exist(dispel: Dispel) -> None:

@@ -156,6 +156,7 @@ def test_the_seed_scenario(
                        timeout=60)  # fmt: skip
     checksum = "sha256:" + hashlib.sha256(data).hexdigest()
     assert (state["state"], state["bytes"], state["checksum"]) == ("done", len(data), checksum), state
+    assert state["attempts"] == 1, state  # a stopped davgate hands its copy on; the stop is not a failed start
     assert "copy copy-001 of scientist@example.org: mynativestorage:/big.bin -> hpc:/staged/big.bin" in first.log_text()
     assert "copy copy-001 of scientist@example.org: done" in server.log_text()
     assert (clean_home.home / "staged" / "big.bin").read_bytes() == data

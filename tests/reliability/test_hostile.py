@@ -195,7 +195,8 @@ def test_virtual_folders_refuse_every_write_for_everyone(hostile: Env) -> None:
             for method in VIRTUAL_WRITES:
                 headers = {"Depth": "0", "Destination": "/data/moved", "Lock-Token": "<opaquelocktoken:x>"}
                 reply = hostile.send(method, path, headers, bodies.get(method, b""))
-                assert_refused(reply, 403)
+                # POST is no WebDAV method: in the DISPEL tree (a mount) it is 405, as on every mount
+                assert_refused(reply, 405 if method == "POST" and path.startswith("/dispel") else 403)
             into = hostile.send("COPY", "/data/keep.txt", {"Destination": path.rstrip("/") + "/copy.txt"})
             assert_refused(into, 403)
 

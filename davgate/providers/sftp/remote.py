@@ -34,7 +34,7 @@ from davgate import errors
 if logging.getLogger("paramiko").level == logging.NOTSET:
     logging.getLogger("paramiko").setLevel(logging.WARNING)
 
-__all__ = ["SSHFS", "HostKeyRejected", "is_connection_error", "paramiko", "translate", "translated"]
+__all__ = ["SSHFS", "HostKeyRejected", "channel_lost", "is_connection_error", "paramiko", "translate", "translated"]
 
 
 class HostKeyRejected(errors.BadGateway):
@@ -120,14 +120,31 @@ def translate(error: BaseException, rel: str) -> errors.StorageError | None:
     return None
 
 
+def channel_lost(sftp: paramiko.SFTPClient) -> bool:
+    """True once ``sftp``'s channel or its SSH connection is closed.
+
+    paramiko then raises a bare ``OSError`` without an errno, the same shape
+    as an SFTP failure status: only the channel's state tells them apart.
+    """
+    channel = sftp.get_channel()
+    transport = channel.get_transport() if channel is not None else None
+    return channel is None or channel.closed or transport is None or not transport.is_active()
+
+
 @contextlib.contextmanager
-def translated(rel: str) -> Iterator[None]:
-    """Raise davgate errors for everything fs.sshfs, paramiko and sockets raise."""
+def translated(rel: str, sftp: paramiko.SFTPClient | None = None) -> Iterator[None]:
+    """Raise davgate errors for everything fs.sshfs, paramiko and sockets raise.
+
+    With ``sftp`` (a stream's own channel), any failure once that channel is
+    lost is :class:`~davgate.errors.Unavailable`: the server went away.
+    """
     try:
         yield
     except errors.StorageError:
         raise
     except Exception as error:
+        if sftp is not None and channel_lost(sftp):
+            raise errors.Unavailable(rel, "SFTP server unreachable") from error
         mapped = translate(error, rel)
         if mapped is None:
             raise

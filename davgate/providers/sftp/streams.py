@@ -91,7 +91,7 @@ class SftpReader(io.RawIOBase):
             return b""
         start = self.pos - self.buffer_at
         if not 0 <= start < len(self.buffer):
-            with translated(self.rel):
+            with translated(self.rel, self.sftp):
                 self.buffer, self.buffer_at, start = self.next_block(), self.pos, 0
         data = self.buffer[start : start + size]
         self.pos += len(data)
@@ -166,7 +166,7 @@ class SftpUpload(Upload):
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
-        with translated(self.rel), no_space(self.sftp, self.target, self.rel):
+        with translated(self.rel, self.sftp), no_space(self.sftp, self.target, self.rel):
             for start in range(0, len(view), self.block):
                 chunk = view[start : start + self.block]
                 num = self.sftp._async_request(self, CMD_WRITE, self.file.handle, int64(self.offset), chunk)
@@ -187,7 +187,7 @@ class SftpUpload(Upload):
             raise self.failure
 
     def commit(self) -> None:
-        with translated(self.rel):
+        with translated(self.rel, self.sftp):
             with no_space(self.sftp, self.target, self.rel):
                 while self.outstanding:
                     self.sftp._read_response()
