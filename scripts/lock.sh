@@ -20,7 +20,7 @@ uv=.venv/bin/uv
 # fs.sshfs 1.0.2, its last release, declares paramiko<4. It works with
 # paramiko 4 and 5, which no longer carry DSA keys; paramiko 3.x reaches for
 # cryptography's DSA classes, which cryptography 51 deprecates and a later
-# release removes. The lock therefore overrides that one cap (README,
+# release removes. The lock therefore overrides that one cap (docs/OPERATIONS.md,
 # "Dependencies"). This is the only override.
 overrides=requirements/overrides.txt
 

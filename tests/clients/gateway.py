@@ -2,7 +2,7 @@
 
 The server listens on an ephemeral port and serves
 
-- ``/data``: a local folder (named as in the embedded default, so README examples run as written);
+- ``/data``: a local folder (named as in the embedded default, so the examples of docs/CLIENTS.md run as written);
 - ``/sftp``: a folder on the tests' throwaway sshd (:mod:`tests.sshd`);
 - ``/s3``: a fresh prefix of the session's Ceph RGW bucket (:mod:`tests.rgw`);
 - ``/demo``: a small DISPEL demo store, read-only, and ``/dispel`` over it;

@@ -1,4 +1,4 @@
-"""The README's examples for each kind of user, run as written.
+"""The client guide's examples for each kind of user (docs/CLIENTS.md) and the README's first tour, run as written.
 
 Each ``sh`` block of the sections below is run by bash (``set -euo
 pipefail``) with only its leading settings changed: the address and the
@@ -8,6 +8,7 @@ user of the test's davgate instead of the embedded default's
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -23,16 +24,18 @@ import pytest
 
 from tests.clients.gateway import PASSWORD, REPO, USER, Gateway
 
+GUIDE = REPO / "docs" / "CLIENTS.md"
 README = REPO / "README.md"
+TOUR = "A first tour"
 SECTIONS = ("Mount it", "Script it", "The token flow", "NextCloud")
 DAVFS_CACHE = Path("/var/cache/davfs2")
 
 
-def section_blocks(title: str) -> list[str]:
-    """The ``sh`` code blocks of the README section ``## title``."""
-    text = README.read_text()
+def section_blocks(title: str, document: Path = GUIDE) -> list[str]:
+    """The ``sh`` code blocks of the section ``## title`` of ``document`` (the client guide unless named)."""
+    text = document.read_text()
     match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, flags=re.DOTALL | re.MULTILINE)
-    assert match, f"README has no section {title!r}"
+    assert match, f"{document.relative_to(REPO)} has no section {title!r}"
     return re.findall(r"^```sh\n(.*?)^```", match.group(1), flags=re.DOTALL | re.MULTILINE)
 
 
@@ -62,9 +65,7 @@ def run(block: str, cwd: Path, home: Path, timeout: float = 180) -> str:
             pass
         process.wait()
     text = output.decode(errors="replace")
-    assert process.returncode == 0, (
-        f"the README example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
-    )
+    assert process.returncode == 0, f"the example failed ({process.returncode}):\n{block}\n--- output ---\n{text}"
     return text
 
 
@@ -86,7 +87,8 @@ def settings(gateway: Gateway, slash: str = "") -> dict[str, str]:
 
 def test_every_section_has_examples() -> None:
     for title in SECTIONS:
-        assert section_blocks(title), f"README section {title!r} has no sh example"
+        assert section_blocks(title), f"docs/CLIENTS.md section {title!r} has no sh example"
+    assert len(section_blocks(TOUR, README)) == 2, "the README's first tour has two sh examples"
 
 
 def test_mount_it(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> None:
@@ -140,3 +142,27 @@ def test_nextcloud(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> 
     assert "HTTP/1.1 200 OK" in output and "RGDNVW" in output and "RGCK" in output, output
     assert "Fri, 14 Jul 2017 02:40:00 GMT" in output, output
     gateway.http("DELETE", "/data/nc.txt")
+
+
+def test_the_first_tour_of_the_embedded_default(gateway: Gateway, home: Path, tool: Callable[[str], str]) -> None:
+    for program in ("curl", "rclone", "fusermount3"):
+        tool(program)
+    first, _ = section_blocks(TOUR, README)
+    output = run(with_settings(first, **settings(gateway)), home, home)
+    assert gateway.http("GET", "/data/notes.txt").content == b"my first file\n"
+    assert (home / "window.png").read_bytes().startswith(b"\x89PNG\r\n"), output
+    assert '"mean"' in output and "notes.txt" in output.split() and "12" in output.split(), output
+    assert not os.path.ismount(home / "davgate")
+    gateway.http("DELETE", "/data/notes.txt")
+
+
+def test_the_first_tour_of_tokens_and_the_api(home: Path, tool: Callable[[str], str]) -> None:
+    for program in ("curl", "python3"):
+        tool(program)
+    _, second = section_blocks(TOUR, README)
+    (home / ".venv").symlink_to(REPO / ".venv")
+    output = run(with_settings(second, PORT=str(free_port())), home, home)
+    assert re.search(r"(?im)^Digest: sha-256=\S+", output), output
+    assert (home / "var/tour/data/users.json").read_bytes() == (home / "var/tour/users.json").read_bytes()
+    answers = [json.loads(line) for line in output.splitlines() if line.startswith("[")]
+    assert answers == [[{"type": "token", "header": "x-access-token"}]], output  # the API's own only: no spaces yet

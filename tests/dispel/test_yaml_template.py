@@ -1,4 +1,4 @@
-"""A template added from YAML alone: the README's example, served without any server code."""
+"""A template added from YAML alone: the example of docs/DISPEL.md, served without any server code."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ from tests.dispel.test_elements import decode_png
 MARKER = "# conf/dispel/thumbnail.yaml"
 
 
-def readme_template() -> str:
-    """The YAML block of the README's "Writing a new template"."""
-    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+def guide_template() -> str:
+    """The YAML block of "Writing a new template" in docs/DISPEL.md."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "DISPEL.md").read_text(), re.DOTALL)
     found = [block for block in blocks if block.startswith(MARKER)]
-    assert len(found) == 1, "the README shows the thumbnail template once"
+    assert len(found) == 1, "docs/DISPEL.md shows the thumbnail template once"
     return found[0]
 
 
-def test_the_readmes_template_works_as_the_readme_says(dispel: Dispel) -> None:
-    (dispel.templates / "thumbnail.yaml").write_text(readme_template())
+def test_the_guides_template_works_as_the_guide_says(dispel: Dispel) -> None:
+    (dispel.templates / "thumbnail.yaml").write_text(guide_template())
     root = dispel.client.propfind("/dispel/", depth="1").text
     assert "/dispel/thumbnail/" in root  # picked up without a restart
     layer = tifffile.imread(dispel.store.root / SEED, key=2)

@@ -1,4 +1,4 @@
-"""The README's Operators section, run as written (on a free port instead of 8443)."""
+"""The Operators section of docs/OPERATIONS.md, run as written (on a free port instead of 8443)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from tests.helpers import group_members, wait_until
 from tests.ops.nginx import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-README = REPO / "README.md"
+GUIDE = REPO / "docs" / "OPERATIONS.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
 def section(title: str) -> str:
-    text = README.read_text()
+    text = GUIDE.read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else len(text)]
