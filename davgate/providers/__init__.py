@@ -1,4 +1,4 @@
-"""Storage providers: the backends a mount can be (local folder, SFTP, S3, ...).
+"""Storage providers: the backends a mount can be (local folder, SFTP, S3, GridFTP, ...).
 
 A provider is a :class:`Mount` subclass. It implements a small required
 core (stat, list, open for reading, atomic upload, make and remove folders,
@@ -25,6 +25,7 @@ ENTRY_POINT_GROUP = "davgate.providers"
 BUILT_IN = {
     "local": "davgate.providers.local:LocalMount",
     "s3": "davgate.providers.s3:S3Mount",
+    "gridftp": "davgate.providers.gridftp:GridftpMount",
     "sftp": "davgate.providers.sftp:SftpMount",
     "dispel": "davgate.dispel.mount:DispelMount",
 }

@@ -1,0 +1,203 @@
+"""The gridftp Mount: one folder of a GridFTP (``gsiftp://``) or FTP (``ftp://``) server.
+
+Each operation is one gfal2 call on the calling thread's context (gfal2
+reuses the control connection between calls). Paths are checked lexically
+(the server's own ``-restrict-paths`` confines links); names with line
+breaks are refused, since FTP commands are lines. Temporary upload names are
+hidden from listings and refused as names.
+"""
+
+from __future__ import annotations
+
+import builtins
+import posixpath
+import stat
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
+
+from davgate import errors
+from davgate.config import ConfigError
+from davgate.providers import Entry, Mount, Upload
+from davgate.providers.gridftp.remote import Contexts, gfal2, translated
+from davgate.providers.gridftp.streams import TEMP_PREFIX, GridftpReader, GridftpUpload
+
+T = TypeVar("T")
+SCHEMES = ("gsiftp", "ftp")
+FOLDER_MODE = 0o755
+Check = Callable[[str, int], None]  # (host, port): raises if the outbound rule refuses it
+
+
+def entry_of(name: str, info: Any) -> Entry:
+    is_folder = stat.S_ISDIR(info.st_mode)
+    mtime = int(info.st_mtime)
+    size = 0 if is_folder else int(info.st_size)
+    etag = f"d{mtime:x}" if is_folder else f"{mtime:x}-{size:x}"
+    return Entry(name=name, is_folder=is_folder, size=size, modified=float(mtime), etag=etag)
+
+
+def parse_url(url: str, mount: str) -> urllib.parse.SplitResult:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in SCHEMES or not parts.hostname or parts.username or parts.query or parts.fragment:
+        raise ConfigError(f"mounts.{mount}.url", "expected gsiftp://host:port/path or ftp://host:port/path")
+    return parts
+
+
+def no_check(host: str, port: int) -> None:
+    """Operator-configured mounts are not subject to the outbound rule."""
+
+
+class GridftpMount(Mount):
+    """Serves the folder of ``options.url``, with ``options.proxy`` (GSI) or ``user``/``password`` (FTP)."""
+
+    def __init__(self, path: str, options: Any, check: Check = no_check) -> None:
+        """``check``: the outbound rule's, called before each operation (API-made mounts)."""
+        super().__init__(path, options)
+        parts = parse_url(options.url, path)
+        self.host, self.port = parts.hostname or "", parts.port or 2811
+        self.base = f"{parts.scheme}://{parts.netloc}"
+        self.root = posixpath.normpath("/" + parts.path.lstrip("/"))
+        self.check = check
+        self.contexts = Contexts(self.configure)
+
+    def configure(self, context: Any) -> None:
+        options = self.options
+        timeout = max(1, int(round(float(options.timeout))))
+        context.set_opt_integer("CORE", "NAMESPACE_TIMEOUT", timeout)
+        context.set_opt_integer("GRIDFTP PLUGIN", "OPERATION_TIMEOUT", timeout)
+        if options.proxy:
+            context.set_opt_string("X509", "CERT", str(options.proxy))
+            context.set_opt_string("X509", "KEY", str(options.proxy))
+        if options.user:
+            context.cred_set(self.base, gfal2.cred_new("USER", options.user))
+            context.cred_set(self.base, gfal2.cred_new("PASSWD", options.password or ""))
+
+    # -- plumbing ------------------------------------------------------------
+
+    def run(self, rel: str, operation: Callable[[Any], T]) -> T:
+        with translated(rel):
+            self.check(self.host, self.port)
+            return operation(self.contexts.get())
+
+    def clean(self, rel: str) -> str:
+        """``rel`` normalised; refuses what leaves the mount, line breaks and our temporary names."""
+        if rel.startswith("/") or any(c in rel for c in "\x00\r\n"):
+            raise errors.OutsideMount(rel)
+        norm = posixpath.normpath(rel) if rel else "."
+        if norm == ".." or norm.startswith("../"):
+            raise errors.OutsideMount(rel)
+        if any(part.startswith(TEMP_PREFIX) for part in norm.split("/")):
+            raise errors.Forbidden(rel, "reserved file name")
+        return "" if norm == "." else norm
+
+    def url(self, rel: str) -> str:
+        path = posixpath.join(self.root, self.clean(rel)) if self.clean(rel) else self.root
+        return self.base + urllib.parse.quote(path, safe="/")
+
+    # -- required ------------------------------------------------------------
+
+    def stat(self, rel: str) -> Entry | None:
+        url = self.url(rel)
+        try:
+            info = self.run(rel, lambda context: context.stat(url))
+        except (errors.NotFound, errors.Conflict):  # missing, or below a file (ENOTDIR)
+            return None
+        return entry_of(posixpath.basename(self.clean(rel)), info)
+
+    def list(self, rel: str) -> list[Entry]:
+        url = self.url(rel)
+
+        def operation(context: Any) -> builtins.list[Entry]:
+            folder = context.opendir(url)
+            entries: builtins.list[Entry] = []
+            while True:
+                dirent, info = folder.readpp()
+                if dirent is None:
+                    return entries
+                name = dirent.d_name
+                if name not in (".", "..") and not name.startswith(TEMP_PREFIX):
+                    entries.append(entry_of(name, info))
+
+        entries = self.run(rel, operation)
+        if not entries and self.stat(rel) is None:
+            raise errors.NotFound(rel)
+        return entries
+
+    def open_read(self, rel: str) -> BinaryIO:
+        url = self.url(rel)
+
+        def operation(context: Any) -> BinaryIO:
+            info = context.stat(url)
+            if stat.S_ISDIR(info.st_mode):
+                raise errors.Conflict(rel, "a folder has no content")
+            return GridftpReader(context.open(url, "r"), int(info.st_size), rel)  # type: ignore[return-value]
+
+        return self.run(rel, operation)
+
+    def open_upload(self, rel: str) -> Upload:
+        url = self.url(rel)
+        if self.readonly:
+            raise errors.ReadOnly(rel)
+
+        def operation(context: Any) -> Upload:
+            parent = self.url(posixpath.dirname(self.clean(rel)))
+            if not stat.S_ISDIR(context.stat(parent).st_mode):
+                raise errors.Conflict(rel, "the parent is a file")
+            found = self.stat(rel)
+            if found is not None and found.is_folder:
+                raise errors.Conflict(rel, "a folder is in the way")
+            return GridftpUpload(context, url, rel, lambda temp: int(context.stat(temp).st_size))
+
+        return self.run(rel, operation)
+
+    def make_folder(self, rel: str) -> None:
+        url = self.url(rel)
+        self.run(rel, lambda context: context.mkdir(url, FOLDER_MODE))
+
+    def remove_file(self, rel: str) -> None:
+        url = self.url(rel)
+
+        def operation(context: Any) -> None:
+            if stat.S_ISDIR(context.stat(url).st_mode):
+                raise errors.Conflict(rel, "a folder, not a file")
+            context.unlink(url)
+
+        self.run(rel, operation)
+
+    def remove_folder(self, rel: str) -> None:
+        if not self.clean(rel):
+            raise errors.Forbidden(rel, "the mount's root cannot be removed")
+        url = self.url(rel)
+
+        def operation(context: Any) -> None:
+            if not stat.S_ISDIR(context.stat(url).st_mode):
+                raise errors.Conflict(rel, "a file, not a folder")
+            remove_tree(context, url)
+
+        self.run(rel, operation)
+
+    # -- optional fast paths -------------------------------------------------
+
+    def move(self, src: str, dest: str) -> bool:
+        source, target = self.url(src), self.url(dest)
+        if not self.clean(src) or not self.clean(dest):
+            raise errors.Forbidden(src, "the mount's root cannot be moved")
+        self.run(src, lambda context: context.rename(source, target))
+        return True
+
+
+def remove_tree(context: Any, url: str) -> None:
+    """Remove a folder and everything below it, one listing per folder."""
+    folder = context.opendir(url)
+    while True:
+        dirent, info = folder.readpp()
+        if dirent is None:
+            break
+        if dirent.d_name in (".", ".."):
+            continue
+        child = url + "/" + urllib.parse.quote(dirent.d_name, safe="")
+        if stat.S_ISDIR(info.st_mode):
+            remove_tree(context, child)
+        else:
+            context.unlink(child)
+    context.rmdir(url)
