@@ -3,7 +3,8 @@
 Each operation is one gfal2 call on the calling thread's context (gfal2
 reuses the control connection between calls). Paths are checked lexically
 (the server's own ``-restrict-paths`` confines links); names with line
-breaks are refused, since FTP commands are lines. Temporary upload names are
+breaks are refused, since FTP commands are lines, and so are names beyond
+ASCII, whose other bytes gfal2's GridFTP client drops. Temporary upload names are
 hidden from listings and refused as names.
 """
 
@@ -75,9 +76,19 @@ class GridftpMount(Mount):
     # -- plumbing ------------------------------------------------------------
 
     def run(self, rel: str, operation: Callable[[Any], T]) -> T:
-        with translated(rel):
-            self.check(self.host, self.port)
-            return operation(self.contexts.get())
+        """``operation`` with this thread's context; after a lost server, the next call starts afresh.
+
+        gfal2 keeps a control connection open between calls; once the server
+        went away, that context's session is dropped with it, so a server that
+        comes back is used again without a restart.
+        """
+        try:
+            with translated(rel):
+                self.check(self.host, self.port)
+                return operation(self.contexts.get())
+        except errors.Unavailable:
+            self.contexts.forget()
+            raise
 
     def clean(self, rel: str) -> str:
         """``rel`` normalised; refuses what leaves the mount, line breaks and our temporary names."""
@@ -88,6 +99,8 @@ class GridftpMount(Mount):
             raise errors.OutsideMount(rel)
         if any(part.startswith(TEMP_PREFIX) for part in norm.split("/")):
             raise errors.Forbidden(rel, "reserved file name")
+        if not norm.isascii():  # gfal2's GridFTP client drops the bytes of other characters: two names, one file
+            raise errors.Forbidden(rel, "names beyond ASCII are not supported on GridFTP mounts")
         return "" if norm == "." else norm
 
     def url(self, rel: str) -> str:
@@ -182,7 +195,14 @@ class GridftpMount(Mount):
         source, target = self.url(src), self.url(dest)
         if not self.clean(src) or not self.clean(dest):
             raise errors.Forbidden(src, "the mount's root cannot be moved")
-        self.run(src, lambda context: context.rename(source, target))
+        parent = self.url(posixpath.dirname(self.clean(dest)))
+
+        def operation(context: Any) -> None:
+            context.stat(source)  # a missing source or target folder is NotFound, not the rename's ECOMM
+            context.stat(parent)
+            context.rename(source, target)
+
+        self.run(src, operation)
         return True
 
 

@@ -79,3 +79,7 @@ class Contexts:
             self.configure(context)
             self.local.context = context
         return context
+
+    def forget(self) -> None:
+        """Drop this thread's context (and the sessions it keeps)."""
+        self.local.context = None
