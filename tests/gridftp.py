@@ -152,3 +152,24 @@ def gridftp() -> Iterator[GridftpServer]:
         yield server
     finally:
         remove(server)
+
+
+@pytest.fixture(scope="session")
+def gsiftp() -> Iterator[GridftpServer]:
+    """The tests' GSI server; its CA folder is this process's X509_CERT_DIR while it runs (Globus reads only that)."""
+    server = start_gridftp(gsi=True)
+    before = os.environ.get("X509_CERT_DIR")
+    os.environ["X509_CERT_DIR"] = server.env["X509_CERT_DIR"]
+    try:
+        yield server
+    finally:
+        if before is None:
+            os.environ.pop("X509_CERT_DIR", None)
+        else:
+            os.environ["X509_CERT_DIR"] = before
+        remove(server)
+
+
+def proxy_of(server: GridftpServer) -> Path:
+    """The user proxy a GSI server of :func:`start_gridftp` accepts."""
+    return server.folder / "gsi" / "proxy.pem"

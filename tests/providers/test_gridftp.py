@@ -11,10 +11,10 @@ from davgate import errors
 from davgate.config.schema import GridftpMountOptions
 from davgate.providers import Mount
 from davgate.providers.gridftp import GridftpMount
-from tests.gridftp import GridftpServer, gridftp, remove, start_gridftp
+from tests.gridftp import GridftpServer, gridftp, gsiftp, proxy_of, remove, start_gridftp
 from tests.providers.contract import CONTENT, MountContract, put, read
 
-__all__ = ["gridftp"]  # session fixture, shared through this import
+__all__ = ["gridftp", "gsiftp"]  # session fixtures, shared through this import
 
 
 def options(server: GridftpServer, root: Path, **extra: object) -> GridftpMountOptions:
@@ -32,6 +32,28 @@ class TestGridftpMount(MountContract):
 
     def make_mount(self, tmp_path: Path) -> Mount:
         return gridftp_mount(self.gridftp, self.gridftp.new_root())
+
+
+class TestGsiftpMount(MountContract):
+    """The same contract over gsiftp://, logged in with a GSI proxy."""
+
+    @pytest.fixture(autouse=True)
+    def server(self, gsiftp: GridftpServer) -> None:
+        self.gsiftp = gsiftp
+
+    def make_mount(self, tmp_path: Path) -> Mount:
+        return gridftp_mount(self.gsiftp, self.gsiftp.new_root(), proxy=proxy_of(self.gsiftp), timeout=30.0)
+
+
+def test_gsiftp_without_a_proxy_is_refused(gsiftp: GridftpServer, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger.pem"  # a proxy of a user the server does not know
+    from tests.gsi import make_gsi
+
+    stranger = make_gsi(tmp_path / "other", "nobody").proxy
+    mount = gridftp_mount(gsiftp, gsiftp.new_root(), proxy=stranger)
+    with pytest.raises(errors.StorageError) as refused:
+        mount.list("")
+    assert not isinstance(refused.value, errors.NotFound)
 
 
 # -- GridFTP's own -------------------------------------------------------------------
@@ -73,3 +95,9 @@ def test_a_range_reads_only_its_bytes(gridftp: GridftpServer) -> None:
     with mount.open_read("big.bin") as stream:
         stream.seek(len(data) - 10)
         assert stream.read(100) == data[-10:]
+
+
+def test_a_login_the_server_refuses_is_forbidden(gridftp: GridftpServer) -> None:
+    mount = gridftp_mount(gridftp, gridftp.new_root(), user="no-such-login", password="pw")
+    with pytest.raises(errors.Forbidden):
+        mount.list("")

@@ -11,6 +11,8 @@ hidden from listings and refused as names.
 from __future__ import annotations
 
 import builtins
+import contextlib
+import os
 import posixpath
 import stat
 import urllib.parse
@@ -20,13 +22,13 @@ from typing import Any, BinaryIO, TypeVar
 from davgate import errors
 from davgate.config import ConfigError
 from davgate.providers import Entry, Mount, Upload
-from davgate.providers.gridftp.remote import Contexts, gfal2, translated
+from davgate.providers.gridftp.remote import Contexts, translated
 from davgate.providers.gridftp.streams import TEMP_PREFIX, GridftpReader, GridftpUpload
 
 T = TypeVar("T")
 SCHEMES = ("gsiftp", "ftp")
 FOLDER_MODE = 0o755
-Check = Callable[[str, int], None]  # (host, port): raises if the outbound rule refuses it
+Check = Callable[[str, int], object]  # (host, port): raises if the outbound rule refuses it
 
 
 def entry_of(name: str, info: Any) -> Entry:
@@ -51,9 +53,13 @@ def no_check(host: str, port: int) -> None:
 class GridftpMount(Mount):
     """Serves the folder of ``options.url``, with ``options.proxy`` (GSI) or ``user``/``password`` (FTP)."""
 
-    def __init__(self, path: str, options: Any, check: Check = no_check) -> None:
-        """``check``: the outbound rule's, called before each operation (API-made mounts)."""
+    def __init__(self, path: str, options: Any, check: Check = no_check, owns_proxy: bool = False) -> None:
+        """``check``: the outbound rule's, called before each operation (API-made mounts).
+
+        ``owns_proxy``: the proxy file was written for this mount alone and is removed when it closes.
+        """
         super().__init__(path, options)
+        self.owns_proxy = owns_proxy
         parts = parse_url(options.url, path)
         self.host, self.port = parts.hostname or "", parts.port or 2811
         self.base = f"{parts.scheme}://{parts.netloc}"
@@ -70,8 +76,13 @@ class GridftpMount(Mount):
             context.set_opt_string("X509", "CERT", str(options.proxy))
             context.set_opt_string("X509", "KEY", str(options.proxy))
         if options.user:
-            context.cred_set(self.base, gfal2.cred_new("USER", options.user))
-            context.cred_set(self.base, gfal2.cred_new("PASSWD", options.password or ""))
+            context.cred_set(self.base, context.cred_new("USER", options.user))
+            context.cred_set(self.base, context.cred_new("PASSWD", options.password or ""))
+
+    def close(self) -> None:
+        if self.owns_proxy and self.options.proxy:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.options.proxy)
 
     # -- plumbing ------------------------------------------------------------
 

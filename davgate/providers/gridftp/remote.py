@@ -52,7 +52,9 @@ def translate(rel: str, error: Exception) -> errors.StorageError:
         return kind(rel)
     if isinstance(error, (TimeoutError, ConnectionError)):
         return errors.Unavailable(rel)
-    raise error
+    if isinstance(error, PermissionError):  # the outbound rule refused the server's address
+        return errors.Forbidden(rel, str(error))
+    return errors.Unavailable(rel)  # another OSError: the server's name does not resolve, a socket failed
 
 
 @contextlib.contextmanager
