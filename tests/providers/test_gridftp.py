@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,3 +103,18 @@ def test_a_login_the_server_refuses_is_forbidden(gridftp: GridftpServer) -> None
     mount = gridftp_mount(gridftp, gridftp.new_root(), user="no-such-login", password="pw")
     with pytest.raises(errors.Forbidden):
         mount.list("")
+
+
+def test_a_server_that_hangs_is_unavailable_then_recovers(own_server: GridftpServer) -> None:
+    mount = gridftp_mount(own_server, own_server.new_root(), timeout=2.0)
+    put(mount, "file.txt", CONTENT)
+    frozen = own_server.processes()
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(errors.Unavailable):
+            mount.list("")
+    finally:
+        for pid in frozen:
+            os.kill(pid, signal.SIGCONT)
+    assert read(mount, "file.txt") == CONTENT

@@ -22,6 +22,10 @@ from davgate import errors
 
 log = logging.getLogger("davgate.gridftp")
 
+# gfal2 says "plugin ... loaded" at INFO for every new context (one per thread): only when asked for.
+if logging.getLogger("gfal2").level == logging.NOTSET:
+    logging.getLogger("gfal2").setLevel(logging.WARNING)
+
 __all__ = ["Contexts", "gfal2", "translated"]
 
 ERRNO: dict[int, type[errors.StorageError]] = {
