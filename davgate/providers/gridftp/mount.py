@@ -4,7 +4,7 @@ Each operation is one gfal2 call on the calling thread's context (gfal2
 reuses the control connection between calls). Paths are checked lexically
 (the server's own ``-restrict-paths`` confines links); names with line
 breaks are refused, since FTP commands are lines, and so are names beyond
-ASCII, whose other bytes gfal2's GridFTP client drops. Temporary upload names are
+ASCII, whose other bytes the Globus client (gfal2's, and globus-url-copy too) drops. Temporary upload names are
 hidden from listings and refused as names.
 """
 
@@ -116,7 +116,7 @@ class GridftpMount(Mount):
             raise errors.OutsideMount(rel)
         if any(part.startswith(TEMP_PREFIX) for part in norm.split("/")):
             raise errors.Forbidden(rel, "reserved file name")
-        if not norm.isascii():  # gfal2's GridFTP client drops the bytes of other characters: two names, one file
+        if not norm.isascii():  # Globus drops the bytes of other characters: two names, one file
             raise errors.Forbidden(rel, "names beyond ASCII are not supported on GridFTP mounts")
         return "" if norm == "." else norm
 
