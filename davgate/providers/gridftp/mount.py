@@ -4,8 +4,9 @@ Each operation is one gfal2 call on the calling thread's context (gfal2
 reuses the control connection between calls). Paths are checked lexically
 (the server's own ``-restrict-paths`` confines links); names with line
 breaks are refused, since FTP commands are lines, and so are names beyond
-ASCII, whose other bytes the Globus client (gfal2's, and globus-url-copy too) drops. Temporary upload names are
-hidden from listings and refused as names.
+ASCII, whose other bytes the Globus client (gfal2's, and globus-url-copy
+too) drops. Temporary upload names are hidden from listings and refused as
+names.
 """
 
 from __future__ import annotations
