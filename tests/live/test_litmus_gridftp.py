@@ -27,6 +27,10 @@ def server(gridftp: GridftpServer, tmp_path_factory: pytest.TempPathFactory) -> 
     launcher.stop_all()
 
 
+# Names beyond ASCII are refused on gridftp mounts (the Globus client drops their bytes): docs/GRIDFTP.md.
+KNOWN_FAILURES = {"basic": {"put_get_utf8_segment"}}
+
+
 @pytest.mark.parametrize("suite", SUITES)
 def test_litmus_suite_on_gridftp(suite: str, server: Server, tmp_path: Path) -> None:
     result = run_litmus(suite, f"{server.url}/grid/", tmp_path)
@@ -38,5 +42,7 @@ def test_litmus_suite_on_gridftp(suite: str, server: Server, tmp_path: Path) -> 
         + "\n--- davgate log, last lines ---\n"
         + "\n".join(server.log_text().splitlines()[-30:])
     )
-    assert result.returncode == 0 and not result.problems, report
-    assert (result.run, result.passed, result.failed) == (expected, expected, 0), report
+    known = KNOWN_FAILURES.get(suite, set())
+    unknown = [problem for problem in result.problems if not any(f". {name}." in problem for name in known)]
+    assert not unknown and result.returncode == (1 if known else 0), report
+    assert (result.run, result.passed, result.failed) == (expected, expected - len(known), len(known)), report

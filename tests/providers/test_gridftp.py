@@ -27,6 +27,25 @@ def gridftp_mount(server: GridftpServer, root: Path, **extra: object) -> Gridftp
     return GridftpMount("/grid", options(server, root, **extra))
 
 
+# What a gridftp mount does not do yet, each a strict xfail with its reason (docs/GRIDFTP.md, "Limits").
+KNOWN_GAPS = {
+    "test_open_reader_never_sees_a_mix": "each read fetches by URL again: an open reader sees a replacement",
+    "test_file_etag_changes_with_content": "FTP times are whole seconds: a same-size file replaced within one keeps its ETag",
+    "test_folder_etag_changes_with_members": "FTP times are whole seconds: a folder changed within one keeps its ETag",
+}
+NON_ASCII = "the Globus client drops the non-ASCII bytes of names: such names are refused (403)"
+
+
+@pytest.fixture(autouse=True)
+def known_gaps(request: pytest.FixtureRequest) -> None:
+    name = request.node.originalname
+    reason = KNOWN_GAPS.get(name)
+    if name.startswith("test_unicode_and_space") and not request.node.callspec.params["name"].isascii():
+        reason = NON_ASCII
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(strict=True, raises=(AssertionError, errors.Forbidden), reason=reason))
+
+
 class TestGridftpMount(MountContract):
     @pytest.fixture(autouse=True)
     def server(self, gridftp: GridftpServer) -> None:
