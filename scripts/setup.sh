@@ -12,11 +12,18 @@ set -euo pipefail
 
 # Debian packages, by purpose. Add new packages here, nowhere else.
 SERVE_PACKAGES=(python3-venv python3-pip curl)
+# gfal2 drives gridftp mounts. Its Python binding is taken from Debian, not PyPI
+# (PyPI's gfal2-python is a source build against libgfal2-dev), so gfal2's version
+# is locked by Debian's; link_gfal2 puts that one module (nothing else of
+# Debian's dist-packages) into .venv.
+SERVE_PACKAGES+=(python3-gfal2 gfal2-plugin-gridftp gfal2-plugin-file)
 TEST_PACKAGES=(litmus ceph-mon ceph-osd radosgw ceph-common iproute2 openssh-server openssh-client nginx openssl)
 # systemd-analyze checks conf/davgate.service; postgresql runs the PostgreSQL state store's tests.
 TEST_PACKAGES+=(systemd postgresql)
 # The real WebDAV clients of the acceptance tests (tests/clients/).
 TEST_PACKAGES+=(davfs2 fuse3 cadaver rclone chromium chromium-driver php-cli php-curl php-xml php-mbstring php-sabre-dav)
+# A throwaway GridFTP server and a real GridFTP client for the gridftp tests.
+TEST_PACKAGES+=(globus-gridftp-server-progs globus-gass-copy-progs)
 BENCH_PACKAGES=(nginx libnginx-mod-http-dav-ext wrk rclone)
 # The benchmark's Python anchors, each in a venv of its own from its lock:
 # stock WsgiDAV (and py-spy, which profiles davgate in bench/run.sh --profile), TiTiler.
@@ -103,6 +110,16 @@ install_python() {
     stamp_for "$pymode" >"$stamp_file"
 }
 
+# Debian's gfal2 module (built for Debian's python3, which .venv is made from) into .venv.
+link_gfal2() {
+    local module site
+    module=$(ls /usr/lib/python3/dist-packages/gfal2.cpython-*.so 2>/dev/null | head -n 1)
+    [ -n "$module" ] || die "python3-gfal2 is installed but its gfal2 module is missing"
+    site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    ln -sf "$module" "$site/$(basename "$module")"
+    .venv/bin/python -c 'import gfal2' 2>/dev/null || die "gfal2 does not load in .venv's Python"
+}
+
 # bench/.venv-NAME from requirements/bench-NAME.lock, exactly, when the lock changed.
 install_anchor_venv() {
     local venv=bench/.venv-$1 lock=requirements/bench-$1.lock stamp
@@ -124,6 +141,7 @@ if [ "$mode" != serve ]; then packages+=("${TEST_PACKAGES[@]}"); fi
 if [ "$mode" = bench ]; then packages+=("${BENCH_PACKAGES[@]}"); fi
 install_packages "${packages[@]}"
 install_python
+link_gfal2
 if [ "$mode" = bench ]; then
     for anchor in "${ANCHOR_VENVS[@]}"; do install_anchor_venv "$anchor"; done
 fi

@@ -99,8 +99,8 @@ class Registry:
         if adaptor.type == "sshfs":
             options["key"] = str(self.enrol(draft.name, adaptor, secrets.pop("sshfs", adaptor.name)))
             keys.append(Adaptor(adaptor.name, adaptor.type, options))
-        elif adaptor.type == "s3":
-            options["sealedSecret"] = self.factory.sealer.seal(secrets.pop("s3", adaptor.name))
+        elif adaptor.type in ("s3", "gridftp"):
+            options["sealedSecret"] = self.factory.sealer.seal(secrets.pop(adaptor.type, adaptor.name))
         prepared = Adaptor(adaptor.name, adaptor.type, options)
         if adaptor.type == "s3":
             self.check_bucket(draft, prepared)

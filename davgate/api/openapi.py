@@ -61,11 +61,11 @@ SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": TEXT, "detail": TEXT}),
     "User": obj({"email": TEXT, "name": TEXT}),
     "Token": obj({"token": TEXT, "email": TEXT, "expires": INTEGER}),
-    "Adaptor": obj({"name": TEXT, "type": {"enum": ["native", "sshfs", "s3"]}}, {
+    "Adaptor": obj({"name": TEXT, "type": {"enum": ["native", "sshfs", "s3", "gridftp"]}}, {
         "expose": TEXT, "caches": {"type": "array"}, "volume": ANY_OBJECT, "user": TEXT, "host": TEXT, "port": INTEGER,
         "path": TEXT, "password": {"type": "string", "writeOnly": True}, "endpoint": TEXT, "bucket": TEXT,
         "access_key": TEXT, "secret_key": {"type": "string", "writeOnly": True}, "region": TEXT, "prefix": TEXT,
-        "create_bucket": BOOLEAN}),
+        "create_bucket": BOOLEAN, "url": TEXT, "proxy": {"type": "string", "writeOnly": True}}),
     "Logic": obj({"name": TEXT, "type": {"enum": ["webdav", "webdav-jwt", "query"]}}, {
         "user": TEXT, "pass": {"type": "string", "writeOnly": True}, "users": ANY_OBJECT}),
     "Infrastructure": obj({"name": TEXT, "storageAdaptorContainers": {"type": "array", "items": ref("Adaptor")}},

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from davgate import errors
 from davgate.access import destination_of
@@ -235,6 +235,8 @@ def mount_of(kind: str, options: dict[str, Any]) -> str:
         return str(options.get("path", "."))
     if kind == "s3":
         return f"{options['bucket']}/{options.get('prefix', '')}".rstrip("/")
+    if kind == "gridftp":
+        return urlsplit(options["url"]).path
     return str(options.get("volume", {}).get("name", "/"))
 
 

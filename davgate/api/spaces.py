@@ -9,9 +9,12 @@ connections are closed a minute later, when no request can still use them).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -57,6 +60,13 @@ class Folders:
 
     def keys(self, infrastructure: str) -> Path:
         return self.root / "api-keys" / infrastructure
+
+    def proxy_file(self, record: InfraRecord, adaptor: str) -> Path:
+        """A new private file for a GridFTP proxy (gfal2 reads proxies from files), in a private folder."""
+        folder = self.root / "api-proxies"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        return folder / f"{record.id}-{adaptor}-{uuid.uuid4().hex[:12]}.pem"
 
 
 def owner_registered(store: StateStore, owner: str) -> bool:
@@ -104,6 +114,28 @@ class MountFactory:
             prefix=o.get("prefix", ""), timeout=ADAPTOR_TIMEOUT, create_bucket=o.get("create_bucket", False),
         )  # fmt: skip
         return S3Mount(path, options, self.outbound.opener("s3"))
+
+    def build_gridftp(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
+        """A gridftp mount; its unsealed proxy lives in a private file while the mount does.
+
+        gfal2 connects by itself: the outbound rule is checked before each
+        operation (the name resolved again), not on gfal2's own sockets.
+        """
+        from davgate.providers.gridftp import GridftpMount
+
+        o = adaptor.options
+        secret = json.loads(self.sealer.open(o["sealedSecret"]))
+        proxy = None
+        if "proxy" in secret:
+            proxy = self.folders.proxy_file(record, adaptor.name)
+            descriptor = os.open(proxy, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secret["proxy"])
+        options = schema.GridftpMountOptions(
+            type="gridftp", url=o["url"], proxy=proxy, user=o.get("user", ""), password=secret.get("password", ""),
+            timeout=ADAPTOR_TIMEOUT,
+        )  # fmt: skip
+        return GridftpMount(path, options, partial(self.outbound.check, "gridftp"), owns_proxy=proxy is not None)
 
 
 @dataclass

@@ -10,7 +10,8 @@
          "user": "user", "host": "lisa.surfsara.nl", "port": 22, "path": "/nfs/scratch/user",
          "password": "..."},
         {"name": "ceph", "type": "s3", "endpoint": "http://...", "bucket": "b",
-         "access_key": "...", "secret_key": "...", "region": "us-east-1", "prefix": ""}],
+         "access_key": "...", "secret_key": "...", "region": "us-east-1", "prefix": ""},
+        {"name": "grid", "type": "gridftp", "url": "gsiftp://host:2811/data", "proxy": "<PEM>"}],
      "logicContainers": [
         {"name": "mydataStaging", "type": "query"},
         {"name": "myDav", "type": "webdav", "user": "user", "pass": "..."},
@@ -18,7 +19,7 @@
          "users": {"user@domain.nl": {"name": "name", "publicKey": "<base64 of a PEM>"}}}]}
 
 :func:`parse` checks it and separates the secrets (sshfs passwords, webdav
-passwords, S3 secret keys) from the rest, which is what is stored.
+passwords, S3 secret keys, GridFTP proxies and passwords) from the rest, which is what is stored.
 ``namespace``, ``location``, ``expose``, ``caches`` and ``volume`` are
 accepted and kept as the original system had them; they change nothing
 here. Logic container types other than ``webdav``, ``webdav-jwt`` and
@@ -48,6 +49,8 @@ ADAPTOR_FIELDS: dict[str, tuple[dict[str, Kind], dict[str, Kind]]] = {
         {"endpoint": TEXT, "bucket": TEXT, "access_key": TEXT, "secret_key": TEXT},
         {"region": TEXT, "prefix": TEXT, "create_bucket": BOOLEAN},
     ),
+    # gsiftp:// with a GSI proxy (PEM text), or ftp:// with an optional login
+    "gridftp": ({"url": TEXT}, {"proxy": TEXT, "user": TEXT, "password": TEXT}),
 }
 LOGIC_FIELDS: dict[str, dict[str, Kind]] = {
     "webdav": {"user": TEXT, "pass": TEXT},
@@ -55,6 +58,8 @@ LOGIC_FIELDS: dict[str, dict[str, Kind]] = {
     "query": {},
 }
 SECRET_FIELDS = {"sshfs": "password", "s3": "secret_key", "webdav": "pass"}
+GRIDFTP_SECRETS = ("proxy", "password")  # kept together, as one JSON object, under "gridftp/<name>"
+GRIDFTP_SCHEMES = {"gsiftp": 2811, "ftp": 21}
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ def address_of(adaptor: Adaptor) -> tuple[str, int] | None:
     if adaptor.type == "s3":
         endpoint = urlsplit(o["endpoint"])
         return endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    if adaptor.type == "gridftp":
+        url = urlsplit(o["url"])
+        return url.hostname or "", url.port or GRIDFTP_SCHEMES[url.scheme]
     return None
 
 
@@ -165,6 +173,8 @@ def adaptor(value: Any, where: str, secrets: Secrets) -> Adaptor:
     checked = dict(fields(value, where, {"name": TEXT, "type": TEXT, **required}, {**COMMON_ADAPTOR, **optional}))
     name = name_of(checked.pop("name"), f"{where}.name")
     checked.pop("type")
+    if kind == "gridftp":
+        check_gridftp(checked, where)
     keep_secret(kind, name, checked, secrets)
     if kind == "sshfs":
         check_sshfs(checked, where)
@@ -182,6 +192,26 @@ def check_endpoint(url: str, where: str) -> None:
         usable = False
     if not usable:
         raise BadRequest(f"{where}: expected an http(s) URL", "invalid_value")
+
+
+def check_gridftp(checked: dict[str, Any], where: str) -> None:
+    """A gsiftp:// URL with a proxy, or an ftp:// URL with an optional login; an absolute path, nothing else."""
+    url = checked["url"]
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in GRIDFTP_SCHEMES and bool(parts.hostname) and parts.port != 0
+        usable = usable and url.isprintable() and url.isascii() and parts.path.startswith("/")
+        usable = usable and not (parts.username or parts.password or parts.query or parts.fragment)
+    except ValueError:
+        usable = False
+    if not usable:
+        raise BadRequest(f"{where}.url: expected gsiftp://host:port/path or ftp://host:port/path", "invalid_value")
+    if (parts.scheme == "gsiftp") != ("proxy" in checked):
+        raise BadRequest(f"{where}.proxy: a gsiftp:// URL needs a proxy, an ftp:// one takes none", "invalid_value")
+    if parts.scheme == "gsiftp" and ("user" in checked or "password" in checked):
+        raise BadRequest(f"{where}.user: gsiftp:// logs in with its proxy alone", "invalid_value")
+    if not checked.get("user", "x").isprintable() or any(c in checked.get("user", "") for c in " \r\n"):
+        raise BadRequest(f"{where}.user: expected a plain user name", "invalid_value")
 
 
 def check_sshfs(checked: dict[str, Any], where: str) -> None:
@@ -233,6 +263,10 @@ def kind_of(value: Any, where: str, known: Mapping[str, Any]) -> str:
 
 
 def keep_secret(kind: str, name: str, checked: dict[str, Any], secrets: Secrets) -> None:
+    if kind == "gridftp":
+        secret = {key: checked.pop(key) for key in GRIDFTP_SECRETS if key in checked}
+        secrets.values[f"{kind}/{name}"] = json.dumps(secret)
+        return
     key = SECRET_FIELDS.get(kind)
     if key is not None:
         secrets.values[f"{kind}/{name}"] = checked.pop(key)

@@ -162,6 +162,20 @@ class S3Mount:
 
 
 @dataclass(frozen=True)
+class GridftpMountOptions:
+    """A folder of a GridFTP or FTP server, through gfal2 (see davgate.providers.gridftp)."""
+
+    type: Literal["gridftp"]
+    url: str  # gsiftp://host:port/path or ftp://host:port/path; the path is absolute on the server
+    proxy: Optional[ExistingFile] = None  # GSI: an RFC 3820 proxy (certificate and key in one file)
+    user: str = ""  # FTP login; empty: anonymous
+    password: str = field(default="", repr=False)  # never shown in logs or errors
+    timeout: float = 30.0  # seconds gfal2 waits for each answer
+    readonly: bool = False
+    access: Optional[AccessRules] = None
+
+
+@dataclass(frozen=True)
 class DispelMount:
     """Virtual, read-only paths that run the templates in ``templates`` (see davgate.dispel)."""
 
@@ -178,7 +192,7 @@ class DispelMount:
     max_remote_read: int = 256 * MiB  # bytes a pipeline reads at once from a non-local source (beyond: 507)
 
 
-MountConfig = Union[LocalMount, SftpMount, S3Mount, DispelMount]
+MountConfig = Union[LocalMount, SftpMount, S3Mount, GridftpMountOptions, DispelMount]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Storage providers: the backends a mount can be (local folder, SFTP, S3, ...).
+"""Storage providers: the backends a mount can be (local folder, SFTP, S3, GridFTP, ...).
 
 A provider is a :class:`Mount` subclass. It implements a small required
 core (stat, list, open for reading, atomic upload, make and remove folders,
@@ -17,6 +17,7 @@ import abc
 import functools
 import importlib
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, BinaryIO
@@ -25,6 +26,7 @@ ENTRY_POINT_GROUP = "davgate.providers"
 BUILT_IN = {
     "local": "davgate.providers.local:LocalMount",
     "s3": "davgate.providers.s3:S3Mount",
+    "gridftp": "davgate.providers.gridftp:GridftpMount",
     "sftp": "davgate.providers.sftp:SftpMount",
     "dispel": "davgate.dispel.mount:DispelMount",
 }
@@ -134,6 +136,17 @@ class Mount(abc.ABC):
 
     def space(self) -> tuple[int, int] | None:
         """(used, available) bytes, or None if unknown."""
+        return None
+
+    def send_to(self, rel: str, target: Mount, target_rel: str, progress: Callable[[int, int], bool]) -> str | None:
+        """Copy the file ``rel`` to ``target_rel`` of ``target`` server to server, no byte through davgate.
+
+        MUST write the target atomically and compare checksums of both ends;
+        returns the copy's checksum (``<algorithm>:<hex>``), or None when this
+        pair of mounts cannot copy directly (the caller then streams).
+        ``progress(done, total)`` is called as the servers report; False from
+        it means the copy should stop.
+        """
         return None
 
     # -- lifecycle --------------------------------------------------------

@@ -131,7 +131,7 @@ def test_passwords_are_not_stored(created: Api, tmp_path: Path) -> None:
         (lambda b: b.update(name="a/b"), 400, "invalid_value"),
         (lambda b: b.update(storageAdaptorContainers=[]), 400, "invalid_value"),
         (lambda b: b["storageAdaptorContainers"].append({"name": "other", "type": "native"}), 400, "invalid_value"),
-        (lambda b: b["storageAdaptorContainers"].append({"name": "g", "type": "gridftp"}), 400, "unsupported_type"),
+        (lambda b: b["storageAdaptorContainers"].append({"name": "g", "type": "webdav-remote"}), 400, "unsupported_type"),
         (lambda b: b["logicContainers"].append({"name": "j", "type": "jupyter", "pass": "x"}), 400, "unsupported_type"),
         (lambda b: b["logicContainers"].append({"name": "w", "type": "webdav", "user": "u"}), 400, "missing_field"),
         (lambda b: b["storageAdaptorContainers"][0].update(colour="red"), 400, "unknown_field"),

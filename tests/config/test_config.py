@@ -102,7 +102,7 @@ def test_unknown_mount_type(folder: Path) -> None:
     data = minimal(folder)
     data["mounts"]["/data"]["type"] = "ftp"
     message = error_of(folder, data)
-    assert message.startswith("mounts./data.type: expected one of local, sftp, s3, dispel, got 'ftp'")
+    assert message.startswith("mounts./data.type: expected one of local, sftp, s3, gridftp, dispel, got 'ftp'")
 
 
 def test_mongo_state_is_accepted(folder: Path) -> None:
