@@ -13,10 +13,14 @@ consecutive requests to both replicas.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -40,12 +44,35 @@ PATCH = (
 PROPFIND = '<D:propfind xmlns:D="DAV:" xmlns:Z="urn:z"><D:prop><Z:c/></D:prop></D:propfind>'
 
 
+ADMIN = "multihost-admin-token-0123456789"
+MiB = 1024 * 1024
+COPY_LEASE = 2.0  # seconds: a killed replica's copy is taken over this long after its last progress
+COPY_RATE = 1 * MiB  # bytes per second per copy: a few MiB take a few seconds
+
+
 @dataclass
 class Cluster:
     url: str  # the load balancer's
     replicas: list[Server]
     database: Postgres
     network: Network
+    launcher: ServerLauncher
+    config: dict[str, Any]
+
+    def kill(self, number: int) -> Server:
+        """SIGKILL replica ``number`` (every process of it, no warning); the dead server."""
+        dead = self.replicas[number]
+        dead.kill()
+        self.launcher.servers.remove(dead)  # stop_all would find it dead
+        return dead
+
+    def restart(self, number: int, dead: Server) -> Server:
+        """Start replica ``number`` again on its host and port (nginx knows it there)."""
+        host = self.network.hosts[("app1", "app2")[number]]
+        port = dead.url.rsplit(":", 1)[1]
+        config = {**self.config, "server": {"host": host.address, "allow_insecure_basic": True}}
+        self.replicas[number] = self.launcher(config, wrap=host.command(), extra_args=("--port", port))
+        return self.replicas[number]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +97,11 @@ def serve_replicas(base: Path, hosts: Network, database: Postgres) -> Iterator[C
         "mounts": {"/data": {"type": "local", "root": base / "data"}},
         "auth": {"htpasswd": write_htpasswd(base / "htpasswd")},
         "state": {"type": "postgres", "url": database.url(database.new_database()), "pool": 4},
-    }
+        "api": {  # one signing key and one volumes folder for both (the hosts share the file system)
+            "admin_token": ADMIN, "folder": base / "api", "volumes": base / "volumes",
+            "poll_interval": 0.2, "copy_lease": COPY_LEASE, "copy_rate_limit": COPY_RATE,
+        },
+    }  # fmt: skip
     launcher, nginx = ServerLauncher(base / "servers"), Nginx(base / "nginx")
     try:
         replicas = [
@@ -81,7 +112,7 @@ def serve_replicas(base: Path, hosts: Network, database: Postgres) -> Iterator[C
             for name in ("app1", "app2")
         ]
         url = nginx.start([replica.url.removeprefix("http://") for replica in replicas])
-        yield Cluster(url, replicas, database, hosts)
+        yield Cluster(url, replicas, database, hosts, launcher, config)
     finally:
         nginx.stop()
         launcher.stop_all()
@@ -150,3 +181,77 @@ def test_litmus_through_the_load_balancer(suite: str, cluster: Cluster, tmp_path
 def put_count(replica: Server) -> float:
     text = requests.get(f"{replica.url}/metrics", auth=ALICE, timeout=10).text
     return value(text, "davgate_requests_total", method="PUT", status="201")
+
+
+def api(base: str, method: str, path: str, token: str, body: Any = None) -> requests.Response:
+    return requests.request(method, f"{base}/api/v1{path}", json=body, headers={"x-access-token": token}, timeout=60)
+
+
+def register(base: str, email: str) -> str:
+    """A new API user, registered by the administrator; their token."""
+    registered = api(base, "PUT", "/user", ADMIN, {"email": email, "name": "Scientist"})
+    assert registered.status_code == 201, registered.text
+    return registered.json()["token"]
+
+
+def native_infrastructure(name: str) -> dict[str, Any]:
+    """Two native adaptors served over WebDAV with ``name``'s own user and password."""
+    adaptors = [{"name": "mynativestorage", "type": "native", "expose": "webdav"}, {"name": "other", "type": "native"}]
+    logic = [{"name": "myDav", "type": "webdav", "user": name, "pass": f"pass-of-{name}"}]
+    return {"name": name, "namespace": "user-001", "location": "uva",
+            "storageAdaptorContainers": adaptors, "logicContainers": logic}  # fmt: skip
+
+
+def test_an_infrastructure_created_through_one_replica_is_served_by_the_other_within_a_second(
+    cluster: Cluster,
+) -> None:
+    first, second = (replica.url for replica in cluster.replicas)
+    token = register(first, "maker@example.org")
+    owner = ("infra-ab", "pass-of-infra-ab")
+    assert dav(second, "PROPFIND", "/infra-ab/", auth=owner, Depth="0").status_code == 401  # no such user yet
+
+    created = api(first, "POST", "/infrastructure", token, native_infrastructure("infra-ab"))
+    assert created.status_code == 201, created.text
+    made = time.monotonic()
+    answer = wait_until(
+        lambda: (reply := dav(second, "PROPFIND", "/infra-ab/", auth=owner, Depth="0")).status_code == 207 and reply,
+        timeout=5,
+    )
+    waited = time.monotonic() - made
+    assert waited < 1.0, f"the other replica served /infra-ab/ {waited:.2f} s after the 201"
+    assert "/infra-ab/" in answer.text
+
+
+def test_a_copy_on_a_killed_replica_is_finished_by_the_other_after_its_lease(cluster: Cluster) -> None:
+    token = register(cluster.url, "stager@example.org")
+    assert api(cluster.url, "POST", "/infrastructure", token, native_infrastructure("infra-cp")).status_code == 201
+    owner = ("infra-cp", "pass-of-infra-cp")
+    data = os.urandom(6 * MiB)  # six seconds at COPY_RATE
+    put = requests.put(f"{cluster.url}/infra-cp/mynativestorage/big.bin", data=data, auth=owner, timeout=60)
+    assert put.status_code == 201, put.text
+    job = {"id": "copy-kill", "from": "mynativestorage:/big.bin", "to": "other:/staged/big.bin"}
+    assert api(cluster.url, "POST", "/copy", token, [job]).status_code == 202
+
+    started = "copy copy-kill of stager@example.org: mynativestorage:/big.bin -> other:/staged/big.bin (start 1)"
+    number = wait_until(
+        lambda: next((n for n, r in enumerate(cluster.replicas) if started in r.log_text()), None), timeout=30
+    )
+    wait_until(lambda: api(cluster.url, "GET", "/copy/copy-kill", token).json()["bytes"] > 0, timeout=30)
+    dead = cluster.kill(number)  # kill -9 in the middle of the copy
+    survivor = cluster.replicas[1 - number]
+    try:
+        state = wait_until(
+            lambda: (
+                (s := api(survivor.url, "GET", "/copy/copy-kill", token).json())["state"] in ("done", "failed") and s
+            ),
+            timeout=60,
+        )
+    finally:
+        cluster.restart(number, dead)
+    checksum = "sha256:" + hashlib.sha256(data).hexdigest()
+    assert (state["state"], state["bytes"], state["checksum"], state["attempts"]) == ("done", len(data), checksum, 2)
+    assert "(start 2)" in survivor.log_text() and "(start 2)" not in dead.log_text()
+    done = "copy copy-kill of stager@example.org: done"
+    assert [dead.log_text().count(done), survivor.log_text().count(done)] == [0, 1]
+    served = requests.get(f"{cluster.url}/infra-cp/other/staged/big.bin", auth=owner, timeout=60)
+    assert served.status_code == 200 and served.content == data
