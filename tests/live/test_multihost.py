@@ -14,11 +14,15 @@ consecutive requests to both replicas.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
+import random
 import shutil
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +259,133 @@ def test_a_copy_on_a_killed_replica_is_finished_by_the_other_after_its_lease(clu
     assert [dead.log_text().count(done), survivor.log_text().count(done)] == [0, 1]
     served = requests.get(f"{cluster.url}/infra-cp/other/staged/big.bin", auth=owner, timeout=60)
     assert served.status_code == 200 and served.content == data
+
+
+SOAK_SECONDS, KILL_AT, RESTART_AT = 60.0, 20.0, 30.0  # seconds from the soak's start
+SOAK_CLIENTS = 4
+
+
+@dataclass
+class Soak:
+    """What the soak's clients saw.
+
+    ``ok`` counts answers as expected, by kind (``PUT``, ``GET``, ``PROPFIND``,
+    ``LOCK``, ``PUT+lock``, ``GET+lock``, ``UNLOCK``). ``dropped`` holds the
+    requests the killed replica was serving: the client's connection failed,
+    or nginx answered 502 itself (its own error page: the upstream connection
+    broke and the method is one nginx does not retry, LOCK). ``wrong`` is
+    everything else: any other status, any body that is not one of the
+    bodies that may be stored.
+    """
+
+    killed: float = float("inf")
+    back: float = float("inf")
+    ok: Counter[str] = field(default_factory=Counter)
+    after_back: Counter[str] = field(default_factory=Counter)
+    dropped: list[tuple[float, str]] = field(default_factory=list)
+    wrong: list[str] = field(default_factory=list)
+
+    def call(self, session: requests.Session, kind: str, expected: tuple[int, ...], method: str, url: str,
+             **options: Any) -> requests.Response | None:  # fmt: skip
+        """The answer if it is one of ``expected``; None if dropped or wrong (both recorded)."""
+        try:
+            reply = session.request(method, url, timeout=60, **options)
+        except requests.ConnectionError as error:
+            self.dropped.append((time.monotonic(), f"{kind} {url}: {type(error).__name__}"))
+            return None
+        if reply.status_code == 502 and "<center>nginx" in reply.text:
+            self.dropped.append((time.monotonic(), f"{kind} {url}: nginx 502"))
+            return None
+        if reply.status_code not in expected:
+            self.wrong.append(f"{kind} {url}: {reply.status_code} {reply.text[:200]}")
+            return None
+        self.ok[kind] += 1
+        if time.monotonic() > self.back:
+            self.after_back[kind] += 1
+        return reply
+
+
+def soak_client(base: str, number: int, until: float, soak: Soak, stored: dict[str, set[bytes]]) -> None:
+    """PUT, GET (checked), PROPFIND and LOCK+PUT+GET+UNLOCK until ``until``, through the load balancer.
+
+    ``stored[path]`` holds every body the file may hold now: the last one
+    answered 201/204, and any sent after it whose answer was dropped.
+    """
+    session = requests.Session()
+    session.auth = ALICE
+    path = f"/data/soak/c{number}.bin"
+    for round_number in itertools.count():
+        if time.monotonic() > until:
+            return
+        body = os.urandom(random.randint(1, 256 * 1024))
+        put = soak.call(session, "PUT", (201, 204), "PUT", base + path, data=body)
+        stored[path] = {body} if put is not None else stored[path] | {body}
+        check_get(session, soak, "GET", base + path, stored, path)
+        listing = soak.call(session, "PROPFIND", (207,), "PROPFIND", base + "/data/soak/", headers={"Depth": "1"})
+        if listing is not None and f"c{number}.bin" not in listing.text:
+            soak.wrong.append(f"PROPFIND /data/soak/: c{number}.bin missing")
+        locked_write(session, soak, base, f"/data/soak-locks/c{number}-{round_number}.bin", stored)
+
+
+def locked_write(session: requests.Session, soak: Soak, base: str, path: str, stored: dict[str, set[bytes]]) -> None:
+    """LOCK a new file, PUT it with the token, GET it back, UNLOCK: any request may go to either replica."""
+    locked = soak.call(
+        session, "LOCK", (200, 201), "LOCK", base + path, data=LOCKINFO, headers={"Timeout": "Second-60"}
+    )
+    if locked is None:
+        return
+    token = locked.headers["Lock-Token"]
+    body = os.urandom(random.randint(1, 64 * 1024))
+    put = soak.call(session, "PUT+lock", (201, 204), "PUT", base + path, data=body, headers={"If": f"({token})"})
+    stored[path] = {body} if put is not None else {b"", body}  # b"": the LOCK made it empty
+    check_get(session, soak, "GET+lock", base + path, stored, path)
+    soak.call(session, "UNLOCK", (204,), "UNLOCK", base + path, headers={"Lock-Token": token})
+
+
+def check_get(
+    session: requests.Session, soak: Soak, kind: str, url: str, stored: dict[str, set[bytes]], path: str
+) -> None:
+    got = soak.call(session, kind, (200,), "GET", url)
+    if got is None:
+        return
+    if got.content not in stored[path]:
+        soak.wrong.append(f"{kind} {url}: {len(got.content)} bytes, none of the {len(stored[path])} bodies it may hold")
+    else:
+        stored[path] = {got.content}
+
+
+def test_a_soak_with_one_replica_killed_and_restarted_loses_and_corrupts_nothing(cluster: Cluster) -> None:
+    for folder in ("/data/soak/", "/data/soak-locks/"):
+        assert dav(cluster.url, "MKCOL", folder).status_code == 201
+    soak, stored = Soak(), [dict[str, set[bytes]]() for _ in range(SOAK_CLIENTS)]
+    start = time.monotonic()
+    clients = [
+        threading.Thread(target=soak_client, args=(cluster.url, n, start + SOAK_SECONDS, soak, stored[n]))
+        for n in range(SOAK_CLIENTS)
+    ]
+    for client in clients:
+        client.start()
+    stopping = threading.Event()
+    stopping.wait(max(0.0, start + KILL_AT - time.monotonic()))
+    soak.killed = time.monotonic()
+    dead = cluster.kill(0)
+    stopping.wait(max(0.0, start + RESTART_AT - time.monotonic()))
+    back = cluster.restart(0, dead)
+    soak.back = time.monotonic()
+    for client in clients:
+        client.join()
+
+    report = f"ok {dict(soak.ok)}; after the restart {dict(soak.after_back)}; dropped {len(soak.dropped)}"
+    print(f"soak through nginx, {SOAK_CLIENTS} clients, {SOAK_SECONDS:g} s: {report}")  # shown with -s
+    assert not soak.wrong, report + "\n" + "\n".join(soak.wrong[:20])
+    assert all(soak.killed <= when <= soak.back for when, _ in soak.dropped), [w for w in soak.dropped]
+    kinds = ("PUT", "GET", "PROPFIND", "LOCK", "PUT+lock", "GET+lock", "UNLOCK")
+    assert all(soak.after_back[kind] > 0 for kind in kinds), report
+    for files in stored:  # at the end, through each replica: one of the bodies it may hold, the same
+        for path, bodies in files.items():
+            first, second = (dav(replica.url, "GET", path).content for replica in cluster.replicas)
+            assert first in bodies and second == first, path
+    served = requests.get(f"{back.url}/metrics", auth=ALICE, timeout=10).text
+    assert value(served, "davgate_requests_total", method="GET", status="200") > 0, (
+        "nginx never used the restarted replica"
+    )
