@@ -20,22 +20,26 @@ import random
 import shutil
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from tests.helpers import USERS, Server, ServerLauncher, wait_until, write_htpasswd
+from tests.dispel.conftest import TIFFSTORE, stack, write_stack
+from tests.helpers import USERS, Server, ServerLauncher, race, wait_until, write_htpasswd
 from tests.live.test_litmus import SUITES, run_litmus
-from tests.netns import Network, network
+from tests.netns import Network, network, relay
 from tests.ops.nginx import Nginx
 from tests.ops.test_metrics import value
 from tests.postgres import Postgres, make_folder
 from tests.postgres import start as start_postgres
+from tests.rgw import SESSION_BUCKET, Rgw
 
 ALICE, BOB = ("alice", USERS["alice"]), ("bob", USERS["bob"])
 LOCKINFO = (
@@ -80,27 +84,52 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, rgw: Rgw) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("multihost")
     with network(["db", "app1", "app2"]) as hosts:
         folder = make_folder()
+        loopback = urlsplit(rgw.endpoint)
         try:
             database = start_postgres(folder, hosts.hosts["db"])
-            try:
-                yield from serve_replicas(base, hosts, database)
-            finally:
-                database.stop()
+            with relay(hosts.gateway, (loopback.hostname, loopback.port)) as (address, port):
+                cache = {**dispel_cache(rgw, base), "endpoint": f"http://{address}:{port}"}
+                try:
+                    yield from serve_replicas(base, hosts, database, cache)
+                finally:
+                    database.stop()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def serve_replicas(base: Path, hosts: Network, database: Postgres) -> Iterator[Cluster]:
-    """A replica on app1 and on app2 on ``database``, nginx in front; all stopped at the end."""
+def dispel_cache(rgw: Rgw, base: Path) -> dict[str, Any]:
+    """The DISPEL cache section: the session's RGW bucket, a prefix of this module's own."""
+    return {
+        "type": "s3", "bucket": SESSION_BUCKET, "prefix": f"multihost-{uuid.uuid4().hex[:12]}/",
+        "access_key": rgw.env["AWS_ACCESS_KEY_ID"], "secret_key": rgw.env["AWS_SECRET_ACCESS_KEY"],
+        "staging": str(base / "staging"), "timeout": 5.0,
+    }  # fmt: skip
+
+
+def serve_replicas(base: Path, hosts: Network, database: Postgres, cache: dict[str, Any]) -> Iterator[Cluster]:
+    """A replica on app1 and on app2 on ``database``, nginx in front; all stopped at the end.
+
+    Besides /data, each serves DISPEL (/dispel, the tiffstore template over a
+    small store at /source) with its cache on the RGW (``cache``).
+    """
     (base / "data").mkdir()
+    templates = base / "templates"
+    templates.mkdir()
+    (templates / "tiffstore.yaml").write_text(TIFFSTORE.read_text())
+    write_stack(base / "source" / "tiffstore/312/20181129.tif", stack(1, 3, 200, 300), tile=(64, 64))
     config = {
-        "mounts": {"/data": {"type": "local", "root": base / "data"}},
+        "mounts": {
+            "/data": {"type": "local", "root": base / "data"},
+            "/source": {"type": "local", "root": base / "source", "readonly": True},
+            "/dispel": {"type": "dispel", "templates": templates, "source": "/source"},
+        },
         "auth": {"htpasswd": write_htpasswd(base / "htpasswd")},
         "state": {"type": "postgres", "url": database.url(database.new_database()), "pool": 4},
+        "cache": cache,
         "api": {  # one signing key and one volumes folder for both (the hosts share the file system)
             "admin_token": ADMIN, "folder": base / "api", "volumes": base / "volumes",
             "poll_interval": 0.2, "copy_lease": COPY_LEASE, "copy_rate_limit": COPY_RATE,
@@ -185,6 +214,31 @@ def test_litmus_through_the_load_balancer(suite: str, cluster: Cluster, tmp_path
 def put_count(replica: Server) -> float:
     text = requests.get(f"{replica.url}/metrics", auth=ALICE, timeout=10).text
     return value(text, "davgate_requests_total", method="PUT", status="201")
+
+
+DISPEL_WINDOW = "/dispel/tiffstore/312/20181129/1/10-250-20-180"
+
+
+def test_sixteen_cold_dispel_requests_on_both_replicas_run_the_template_once(cluster: Cluster, rgw: Rgw) -> None:
+    before = [executions(replica) for replica in cluster.replicas]
+    urls = [replica.url + DISPEL_WINDOW for replica in cluster.replicas]
+    answers = race(16, lambda number: requests.get(urls[number % 2], auth=ALICE, timeout=120))  # 8 on each
+
+    assert [answer.status_code for answer in answers] == [200] * 16, [a.text[:200] for a in answers]
+    assert len({answer.content for answer in answers}) == 1
+    # the counter is the state store's, a total over both replicas: each reports the same one run
+    ran = [executions(replica) - old for replica, old in zip(cluster.replicas, before, strict=True)]
+    assert ran == [1, 1], f"template runs, as each replica reports the shared total: {ran}"
+    prefix = cluster.config["cache"]["prefix"]
+    stored = rgw.client().list_objects_v2(Bucket=SESSION_BUCKET, Prefix=prefix).get("Contents", [])
+    assert len(stored) == 1, [item["Key"] for item in stored]
+    cached = rgw.client().get_object(Bucket=SESSION_BUCKET, Key=stored[0]["Key"])["Body"].read()
+    assert cached == answers[0].content
+
+
+def executions(replica: Server) -> float:
+    text = requests.get(f"{replica.url}/metrics", auth=ALICE, timeout=10).text
+    return value(text, "davgate_dispel_executions_total", template="tiffstore")
 
 
 def api(base: str, method: str, path: str, token: str, body: Any = None) -> requests.Response:
