@@ -5,10 +5,17 @@ PostgreSQL (tests/postgres.py) on its address, ``app1`` and ``app2`` each
 run a davgate replica on theirs, with ``state: {type: postgres}`` pointing
 at ``db`` over the bridge; nginx (Debian's, running docker/nginx.conf,
 tests/ops/nginx.py) balances between them from the test's own namespace.
-The replicas share one local mount root (the hosts share the file system)
-and nothing else but the database. What one replica grants, the other
-honours; litmus passes through the load balancer, whose round robin sends
-consecutive requests to both replicas.
+The replicas share one local mount root, the API's folder and its native
+volumes (the hosts share the file system), the database, and the DISPEL
+cache in the session's Ceph RGW, which listens on loopback in the test's
+namespace and is reached through a relay on the bridge (tests/netns.py).
+
+What one replica grants, the other honours; litmus passes through the load
+balancer, whose round robin sends consecutive requests to both replicas;
+an infrastructure made through one is served by the other within a second;
+identical cold DISPEL requests on both run the template once; a copy on a
+replica killed with SIGKILL is finished by the other after its lease; and
+a soak through nginx with a replica killed and restarted loses nothing.
 """
 
 from __future__ import annotations
