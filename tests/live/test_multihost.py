@@ -298,9 +298,9 @@ def test_a_copy_on_a_killed_replica_is_finished_by_the_other_after_its_lease(clu
     assert api(cluster.url, "POST", "/copy", token, [job]).status_code == 202
 
     started = "copy copy-kill of stager@example.org: mynativestorage:/big.bin -> other:/staged/big.bin (start 1)"
-    number = wait_until(
-        lambda: next((n for n, r in enumerate(cluster.replicas) if started in r.log_text()), None), timeout=30
-    )
+    running = wait_until(lambda: [n for n, r in enumerate(cluster.replicas) if started in r.log_text()], timeout=30)
+    assert len(running) == 1, f"both replicas started the copy: {running}"
+    number = running[0]
     wait_until(lambda: api(cluster.url, "GET", "/copy/copy-kill", token).json()["bytes"] > 0, timeout=30)
     dead = cluster.kill(number)  # kill -9 in the middle of the copy
     survivor = cluster.replicas[1 - number]
@@ -324,7 +324,9 @@ def test_a_copy_on_a_killed_replica_is_finished_by_the_other_after_its_lease(clu
 
 SOAK_SECONDS, KILL_AT, RESTART_AT = 60.0, 20.0, 30.0  # seconds from the soak's start
 SOAK_CLIENTS = 4
-NOT_RETRIED = {"LOCK"}  # of the soak's methods, the one nginx does not pass on to the other replica (not idempotent)
+# The soak's methods nginx does not pass on to the other replica once sent: LOCK (not idempotent) and PUT
+# (docker/nginx.conf streams request bodies, proxy_request_buffering off, so a body sent is gone).
+NOT_RETRIED = {"LOCK", "PUT"}
 
 
 @dataclass
@@ -335,9 +337,10 @@ class Soak:
     ``LOCK``, ``PUT+lock``, ``GET+lock``, ``UNLOCK``). ``dropped`` holds the
     requests the killed replica was serving: the client's connection failed,
     or nginx answered 502 itself (its own error page: the upstream connection
-    broke and the method is one nginx does not retry, LOCK; nginx retries
-    the others on the other replica unless it has begun answering, and then
-    it cuts the client's connection). ``wrong`` is everything else: any
+    broke and the method is one nginx does not pass on again: LOCK, or PUT,
+    whose streamed body is gone; nginx retries the others on the other
+    replica unless it has begun answering, and then it cuts the client's
+    connection). ``wrong`` is everything else: any
     other status, any body that is not one of the bodies that may be
     stored, any client that stopped on an error.
     """
