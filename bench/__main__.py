@@ -46,6 +46,10 @@ def arguments(argv: list[str]) -> argparse.Namespace:
         "--profile", action="store_true", help="after the phases, py-spy davgate under the PROPFIND and 4 KiB loads"
     )
     parser.add_argument("--engine", help="davgate's server.engine (default: davgate's own default, cheroot)")
+    parser.add_argument(
+        "--state", choices=("sqlite", "postgres"), default="sqlite",
+        help="davgate's state store: SQLite on the tmpfs (default) or a PostgreSQL the run starts",
+    )  # fmt: skip
     parser.add_argument("--only", help="run only these phases, comma-separated (e.g. small_get,small_put)")
     parser.add_argument(
         "--out", type=Path, help="the JSON file (default bench/results/latest.json, quick.json with --quick)"
@@ -68,9 +72,10 @@ def main(argv: list[str]) -> int:
     backend_cpu = [0.0]
     try:
         with contextlib.ExitStack() as stack:
-            ctx = set_up(stack, args.work.resolve(), settings, backend_cpu, args.engine)
+            ctx = set_up(stack, args.work.resolve(), settings, backend_cpu, args.engine, args.state)
             result["davgate_workers"] = worker_count(ctx)
             result["davgate_engine"] = args.engine or "default"
+            result["davgate_state"] = args.state
             result["phases"] = {}
             chosen = None if args.only is None else set(args.only.split(","))
             for run in (*phases.ALL, *gateway.ALL, *imaging.ALL):
@@ -100,8 +105,9 @@ def main(argv: list[str]) -> int:
 
 
 def set_up(
-    stack: contextlib.ExitStack, work: Path, settings: Settings, backend_cpu: list[float], engine: str | None
-) -> Context:
+    stack: contextlib.ExitStack, work: Path, settings: Settings, backend_cpu: list[float], engine: str | None,
+    state: str = "sqlite",
+) -> Context:  # fmt: skip
     fs = work / "fs"
     say(f"tmpfs of {settings.tmpfs} on {fs}")
     tmpfs.mount(fs, settings.tmpfs)
@@ -114,13 +120,19 @@ def set_up(
     sshd = backends.start_sshd(work / "sshd")
     stack.callback(sshd.stop)
     stack.callback(lambda: backend_cpu.__setitem__(0, backends_cpu(work)))  # read before they stop
+    davgate_state = None
+    if state == "postgres":
+        say("starting PostgreSQL for davgate's state")
+        database = backends.start_postgres()
+        stack.callback(database.stop)
+        davgate_state = {"type": "postgres", "url": database.url}
     rss = RssSampler()
     rss.start()
     stack.callback(rss.close)
     servers = {}
     say("starting davgate, stock WsgiDAV, rclone, nginx")
     for name, start in (
-        ("davgate", lambda: davgate_server.start(fs, work, rgw.env, sshd.env, engine)),
+        ("davgate", lambda: davgate_server.start(fs, work, rgw.env, sshd.env, engine, davgate_state)),
         ("wsgidav", lambda: anchors.stock_wsgidav(fs / "www", work)),
         ("rclone", lambda: anchors.rclone(fs / "www", work)),
         ("nginx", lambda: anchors.nginx(fs / "www", work, fs / "nginx-body")),

@@ -3,13 +3,18 @@
 ``scripts/rgw-up.sh`` / ``rgw-down.sh`` start and stop a one-node Ceph RGW in
 a folder of its own (the daemons are recognised by that folder);
 ``scripts/sshd-up.sh`` / ``sshd-down.sh`` do the same for an OpenSSH server.
+With ``--state postgres``, a PostgreSQL for davgate's state, started as the
+tests start theirs (tests/postgres.py: ``initdb`` in a temporary folder, a
+free loopback port, stopped and removed at the end).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,3 +59,30 @@ def start_rgw(folder: Path, objectstore: str, store_gb: int) -> Backend:
 def start_sshd(folder: Path) -> Backend:
     exports = parse_exports(run_script("sshd-up.sh", str(folder)))
     return Backend(folder, exports, ("sshd-down.sh", str(folder)))
+
+
+@dataclass
+class StateDatabase:
+    """A PostgreSQL of the run's own, with one database for davgate."""
+
+    url: str
+    stop: Callable[[], None]
+
+
+def start_postgres() -> StateDatabase:
+    from tests.postgres import make_folder, start  # the tests' way: one home for how it starts
+
+    folder = make_folder()
+    try:
+        server = start(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+    def stop() -> None:
+        try:
+            server.stop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return StateDatabase(server.url(server.new_database()), stop)

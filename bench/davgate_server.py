@@ -2,7 +2,9 @@
 
 One server carries every mount the benchmark needs: /data (local, the
 same folder the anchors serve), /demo and /dispel (the tiffstore template
-over the demo store), /s3 (the real RGW) and /sftp (the real sshd).
+over the demo store), /s3 (the real RGW) and /sftp (the real sshd). Its
+state store is SQLite on the tmpfs, or (``--state postgres``) a PostgreSQL
+the run starts (bench/backends.py).
 """
 
 from __future__ import annotations
@@ -35,7 +37,11 @@ def write_htpasswd(path: Path) -> str:
     return password
 
 
-def config(fs: Path, htpasswd: Path, rgw: dict[str, str], sshd: dict[str, str], engine: str | None = None) -> dict:
+def config(
+    fs: Path, htpasswd: Path, rgw: dict[str, str], sshd: dict[str, str], engine: str | None = None,
+    state: dict[str, object] | None = None,
+) -> dict:  # fmt: skip
+    """davgate's config; ``state`` None: SQLite on the tmpfs."""
     s3 = {
         "type": "s3", "endpoint": rgw["S3_ENDPOINT_URL"], "bucket": BUCKET, "create_bucket": True,
         "access_key": rgw["AWS_ACCESS_KEY_ID"], "secret_key": rgw["AWS_SECRET_ACCESS_KEY"],
@@ -57,25 +63,32 @@ def config(fs: Path, htpasswd: Path, rgw: dict[str, str], sshd: dict[str, str], 
             "/s3": s3,
             "/sftp": sftp,
         },
-        "state": {"type": "sqlite", "path": str(fs / "state" / "state.db")},
+        "state": state or sqlite_state(fs),
         "cache": {"type": "local", "root": str(fs / "cache")},
     }
 
 
-def start(fs: Path, work: Path, rgw: dict[str, str], sshd: dict[str, str], engine: str | None = None) -> Server:
-    """davgate with the benchmark's config; ``engine`` None: davgate's default HTTP server."""
+def sqlite_state(fs: Path) -> dict[str, object]:
+    return {"type": "sqlite", "path": str(fs / "state" / "state.db")}
+
+
+def start(
+    fs: Path, work: Path, rgw: dict[str, str], sshd: dict[str, str], engine: str | None = None,
+    state: dict[str, object] | None = None,
+) -> Server:  # fmt: skip
+    """davgate with the benchmark's config; ``engine`` None: davgate's default HTTP server; ``state`` None: SQLite."""
     folder = work / "davgate"
     folder.mkdir(parents=True, exist_ok=True)
     (fs / "state").mkdir(exist_ok=True)
     htpasswd = folder / "htpasswd"
     password = write_htpasswd(htpasswd)
     path = folder / "davgate.yaml"
-    path.write_text(yaml.safe_dump(config(fs, htpasswd, rgw, sshd, engine), sort_keys=False))
+    path.write_text(yaml.safe_dump(config(fs, htpasswd, rgw, sshd, engine, state), sort_keys=False))
     command = [sys.executable, "-m", "davgate", "serve", "--config", str(path), "--log-level", "WARNING"]
     server = spawn("davgate", command, folder / "log", cwd=folder)
     server.auth = (USER, password)
     server.base = "/data"
-    server.extra["state_db"] = fs / "state" / "state.db"
+    server.extra["state"] = state or sqlite_state(fs)
     try:
         server.url = listening_url(server)
         wait_ready(server, server.url + "/data/", headers=basic_header(server.auth))

@@ -212,9 +212,10 @@ def parallel(ctx: Context, urls: list[str], name: str) -> list[str]:
 
 def executions(ctx: Context) -> int:
     from davgate.dispel import executions_total
-    from davgate.state.sqlite import SqliteStateStore
+    from davgate.state import open_store
 
-    with SqliteStateStore(ctx.davgate.extra["state_db"]) as store:
+    options = dict(ctx.davgate.extra["state"])
+    with open_store(str(options.pop("type")), **options) as store:
         return executions_total(store)
 
 

@@ -209,7 +209,7 @@ def render(result: dict[str, Any]) -> str:
         f"davgate benchmark, {result['settings']['name']} run, {result['date']}",
         (
             f"machine: {m['nproc']} cores ({m['cpu']}), {m['memory_gib']} GiB, kernel {m['kernel']}; "
-            f"{result['settings']['rounds']} round(s), medians; davgate {result['davgate_workers']} workers, engine {result.get('davgate_engine', 'default')}, Basic auth (bcrypt)"
+            f"{result['settings']['rounds']} round(s), medians; davgate {result['davgate_workers']} workers, engine {result.get('davgate_engine', 'default')}, state {result.get('davgate_state', 'sqlite')}, Basic auth (bcrypt)"
         ),
     ]
     if load:

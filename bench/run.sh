@@ -7,6 +7,7 @@
 #   bash bench/run.sh --rounds 5 --out FILE
 #   bash bench/run.sh --engine granian     # davgate on another server.engine than its default
 #   bash bench/run.sh --only small_get,small_put   # only these phases (names as in the JSON)
+#   bash bench/run.sh --state postgres     # davgate's state in a PostgreSQL the run starts (default: SQLite)
 #
 # Installs what it needs (scripts/setup.sh --bench: nginx with dav-ext, wrk,
 # rclone, stock WsgiDAV in bench/.venv-stock; needs root), mounts a tmpfs of

@@ -8,13 +8,19 @@ every host, as they reach each other. A program runs on a host by
 apart, not disk apart). Names carry a random tag, and the subnet is one no
 interface of the machine uses, so tests running at once do not meet.
 Everything is removed at the end (root only: ``ip`` needs CAP_NET_ADMIN).
+
+A service of the test's own namespace that listens on loopback alone (the
+session's Ceph RGW) is reached from the hosts through :func:`relay`: a TCP
+relay on the bridge address that copies bytes both ways to the loopback port.
 """
 
 from __future__ import annotations
 
 import random
 import secrets
+import socket
 import subprocess
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,3 +103,62 @@ def network(names: Sequence[str]) -> Iterator[Network]:
         yield built
     finally:
         built.stop()
+
+
+@contextmanager
+def relay(address: str, target: tuple[str, int]) -> Iterator[tuple[str, int]]:
+    """Listen on ``address`` (a free port) and copy each connection both ways to ``target``; where it listens.
+
+    For a service bound to loopback in the test's own namespace, which the
+    hosts cannot reach: they connect to the bridge address instead. Every
+    connection and the listener are closed at the end.
+    """
+    listener = socket.create_server((address, 0))
+    closing = threading.Event()
+    open_sockets: list[socket.socket] = [listener]
+
+    def accept() -> None:
+        while not closing.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed
+            try:
+                upstream = socket.create_connection(target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            open_sockets.extend((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=pump, args=(source, sink), daemon=True).start()
+
+    accepting = threading.Thread(target=accept, daemon=True)
+    accepting.start()
+    try:
+        yield listener.getsockname()[:2]
+    finally:
+        closing.set()
+        for sock in open_sockets:
+            shut(sock)
+        accepting.join(10)
+
+
+def pump(source: socket.socket, sink: socket.socket) -> None:
+    """Copy ``source`` to ``sink`` until either ends; then end the other way too."""
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        shut(sink)
+        shut(source)
+
+
+def shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
