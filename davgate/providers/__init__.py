@@ -62,8 +62,15 @@ class Upload(abc.ABC):
     def write(self, data: bytes) -> int: ...
 
     @abc.abstractmethod
-    def commit(self) -> None:
-        """Make the written bytes the file's content, atomically."""
+    def commit(self) -> Entry | None:
+        """Make the written bytes the file's content, atomically; return what was written.
+
+        The entry MUST describe the bytes this upload wrote (their size and
+        the ETag storage gives them), as the upload itself learnt it: never
+        from a look at the target after the commit, where another request may
+        already have moved, removed or replaced the file. None means the
+        upload cannot tell; a PUT then answers without an ETag.
+        """
 
     @abc.abstractmethod
     def abort(self) -> None:

@@ -144,14 +144,17 @@ class LocalUpload(Upload):
                 view = view[self.file.write(view) :]
         return len(data)
 
-    def commit(self) -> None:
+    def commit(self) -> Entry:
+        """The rename keeps the inode and the modification time, so the temporary file's stat is the ETag's."""
         with translated(self.rel):
             if self.fsync:
                 os.fsync(self.file.fileno())
+            written = os.fstat(self.file.fileno())
             self.file.close()
             if os.path.isdir(self.target):
                 raise IsADirectoryError(errno.EISDIR, "a folder is in the way", self.target)
             os.replace(self.temp, self.target)
+        return entry_from_stat(self.rel.rsplit("/", 1)[-1], written)
 
     def abort(self) -> None:
         self.file.close()

@@ -61,8 +61,9 @@ class MountedResource:
     def get_display_name(self) -> str:
         return self.entry.name or self.mount.path.rsplit("/", 1)[-1]
 
-    def get_etag(self) -> str:
-        return self.entry.etag
+    def get_etag(self) -> str | None:
+        """None (no ETag sent) where storage gave none, as for a file just written whose upload could not tell."""
+        return self.entry.etag or None
 
     def support_etag(self) -> bool:
         return True
@@ -96,7 +97,23 @@ class MountedResource:
             return liveprops.set_time(self, value, dry_run=dry_run)
         if name == liveprops.RECORDED_TIME:
             raise DAVError(HTTP_FORBIDDEN, context_info="a protected property")
-        return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        result = super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        if not dry_run:
+            self.check_still_there(name)
+        return result
+
+    def check_still_there(self, name: str) -> None:
+        """After a dead property is written: 404, and the property gone again, if the resource was removed meanwhile.
+
+        A DELETE that ran between this request's lookup and its write has
+        already dropped the resource's properties; this one would otherwise
+        stay behind for whoever makes the name next.
+        """
+        with translate():
+            if self.mount.stat(self.rel) is not None:
+                return
+        self.provider.prop_manager.remove_property(self.get_ref_url(), name, False, self.environ)
+        raise DAVError(HTTP_NOT_FOUND, context_info="removed while its properties were being written")
 
     def set_last_modified(self, dest_path: str, time_stamp: float, *, dry_run: bool) -> bool:
         self.check_writable()
@@ -113,6 +130,57 @@ class MountedResource:
         if manager is not None:
             manager.remove_properties(self.get_ref_url(), self.environ, with_children=self.is_collection)
         self.remove_all_locks(recursive=True)
+
+    @contextlib.contextmanager
+    def removing(self) -> Iterator[None]:
+        """Around a removal from storage: the state store's part first, so a removal leaves nothing behind.
+
+        Dead properties and locks go before the file or folder does: a store
+        busy past its timeout then answers 503 with nothing removed, where the
+        other order would remove the file and leave its properties and locks
+        to whoever makes the name next. If storage then refuses, a file's
+        properties are put back (its locks, which only the requester could
+        hold, stay released). Inside a COPY or MOVE, which only needs the
+        thing out of the way, something already gone counts as removed.
+        """
+        kept = self.own_properties()
+        self.forget()
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+            try:
+                yield
+            except errors.NotFound:
+                if self.environ.get("REQUEST_METHOD") not in ("COPY", "MOVE"):
+                    raise
+            except errors.StorageError:
+                self.put_back(kept)
+                raise
+
+    def own_properties(self) -> dict:
+        """A file's dead properties, to put back if its removal fails (a folder's are not kept)."""
+        manager = self.provider.prop_manager
+        if manager is None or self.is_collection:
+            return {}
+        url = self.get_ref_url()
+        return manager.properties_of([url]).get(url, {})
+
+    def put_back(self, properties: dict) -> None:
+        manager = self.provider.prop_manager
+        for name, value in properties.items():
+            manager.write_property(self.get_ref_url(), name, value, False, self.environ)
+
+    def check_unlocked(self, depth: str) -> None:
+        """423 if a lock on this resource (or, at depth infinity, below it) is not one the request holds."""
+        lock_manager = self.provider.lock_manager
+        if lock_manager is None:
+            return
+        if "wsgidav.conditions.if" not in self.environ:
+            util.parse_if_header_dict(self.environ)
+        lock_manager.check_write_permission(
+            url=self.get_ref_url(),
+            depth=depth,
+            token_list=self.environ["wsgidav.ifLockTokenList"],
+            principal=self.environ.get("wsgidav.user_name", ""),
+        )
 
     def follow_properties(self, dest_path: str, is_move: bool, with_children: bool) -> None:
         manager = self.provider.prop_manager
@@ -170,6 +238,11 @@ class FileResource(MountedResource, DAVNonCollection):
         return self.upload
 
     def end_write(self, *, with_errors: bool) -> None:
+        """Commit (or abort); the resource is then what the upload wrote, never looked up again.
+
+        Another request may already have moved, removed or replaced the file
+        by the time the commit returns; a look would answer for its content.
+        """
         upload, self.upload = self.upload, None
         if upload is None:
             return
@@ -181,11 +254,11 @@ class FileResource(MountedResource, DAVNonCollection):
             if upload.verifier is not None:
                 upload.verifier.check()
             with translate(), request_cache.changing(self.environ):  # later lookups see the change
-                upload.commit()
+                written = upload.commit()
         except BaseException:
             upload.abort()
             raise
-        self.refresh()
+        self.entry = written or Entry(name=self.entry.name, is_folder=False, size=upload.size)
         self.committed(upload)
 
     def committed(self, upload: CountedUpload) -> None:
@@ -196,15 +269,21 @@ class FileResource(MountedResource, DAVNonCollection):
         if not supports(self.mount, "set_modified") and self.environ.get("REQUEST_METHOD") == "PUT":
             liveprops.record(self, None)
 
-    def refresh(self) -> None:
-        with translate():
-            self.entry = self.mount.stat(self.rel) or self.entry
+    def handle_delete(self) -> bool:
+        """DELETE of a file, done here whole.
+
+        WsgiDAV would delete, then look whether the file is still there and
+        answer 500 if another request has made it again meanwhile. Its check
+        of the file's own locks is made here instead.
+        """
+        self.check_unlocked("0")
+        self.delete()
+        return True
 
     def delete(self) -> None:
         self.check_writable()
-        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+        with self.removing():
             self.mount.remove_file(self.rel)
-        self.forget()
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         mount, dest_rel = self.provider.locate_or_fail(dest_path)
@@ -243,8 +322,8 @@ class CountedUpload(Upload):
         with translate():
             return self.upload.write(data)
 
-    def commit(self) -> None:
-        self.upload.commit()
+    def commit(self) -> Entry | None:
+        return self.upload.commit()
 
     def abort(self) -> None:
         self.upload.abort()
@@ -326,30 +405,13 @@ class FolderResource(MountedResource, DAVCollection):
         self.check_writable()
         if self.rel == "":
             raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be removed")
-        self.check_nothing_locked_below()
-        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+        # WsgiDAV checks the members one by one before a recursive DELETE, but
+        # when one is refused it goes on to delete this folder anyway (it looks
+        # the folder up with a trailing slash), which would take the locked
+        # member with it.
+        self.check_unlocked("infinity")
+        with self.removing():
             self.mount.remove_folder(self.rel)
-        self.forget()
-
-    def check_nothing_locked_below(self) -> None:
-        """423 if a lock below this folder is not one the request holds (its If header's tokens).
-
-        WsgiDAV checks the members one by one before a recursive DELETE, but
-        when one is refused it goes on to delete this folder anyway (it looks
-        the folder up with a trailing slash), which would take the locked
-        member with it.
-        """
-        lock_manager = self.provider.lock_manager
-        if lock_manager is None:
-            return
-        if "wsgidav.conditions.if" not in self.environ:
-            util.parse_if_header_dict(self.environ)
-        lock_manager.check_write_permission(
-            url=self.get_ref_url(),
-            depth="infinity",
-            token_list=self.environ["wsgidav.ifLockTokenList"],
-            principal=self.environ.get("wsgidav.user_name", ""),
-        )
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         mount, dest_rel = self.provider.locate_or_fail(dest_path)

@@ -36,6 +36,7 @@ from davgate.providers.sftp.remote_ops import (
     advance_folders,
     block_sizes,
     copy_data,
+    entry_of,
     lstat_or_none,
     no_space,
     statvfs,
@@ -56,14 +57,6 @@ def load_key(path: str, mount: str) -> paramiko.PKey:
         return paramiko.PKey.from_path(path)
     except (OSError, paramiko.SSHException, ValueError) as error:
         raise ConfigError(f"mounts.{mount}.key", f"cannot load SSH private key {path}: {error}") from None
-
-
-def entry_of(name: str, attrs: paramiko.SFTPAttributes) -> Entry:
-    is_folder = stat.S_ISDIR(attrs.st_mode or 0)
-    mtime = int(attrs.st_mtime or 0)
-    size = 0 if is_folder else int(attrs.st_size or 0)
-    etag = f"d{mtime:x}" if is_folder else f"{mtime:x}-{size:x}"
-    return Entry(name=name, is_folder=is_folder, size=size, modified=float(mtime), etag=etag)
 
 
 class SftpMount(Mount):

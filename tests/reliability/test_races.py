@@ -1,0 +1,135 @@
+"""Races on one name: real threads against a real davgate, on a local, an sftp and an s3 mount.
+
+Many clients write, move, copy, delete, lock and patch the same few names at
+once. Whatever the interleaving, every answer is one that tells the truth
+(2xx, 404, 409, 412 or 423), never a 5xx; a PUT's ETag, when it sends one,
+is the ETag of the bytes that PUT wrote; and nothing a DELETE removed leaves
+dead properties or locks behind for whoever creates the name next.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable, Iterator
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tests.helpers import USERS, Server, ServerLauncher, race
+from tests.reliability.soak_env import storage_config
+from tests.rgw import Rgw
+from tests.sshd import Sshd, local_user, sshd
+
+__all__ = ["local_user", "sshd"]  # session fixtures, shared through this import
+
+AUTH = ("alice", USERS["alice"])
+THREADS = 16
+ROUNDS = 30  # requests per thread: 16 x 30 found the PUT/MOVE race on every run of today's code
+TRUTHFUL = frozenset({200, 201, 204, 207, 404, 409, 412, 423})
+MOUNTS = ("/data", "/hpc", "/s3")
+LOCKINFO = (
+    b'<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>'
+    b"<D:locktype><D:write/></D:locktype><D:owner>race</D:owner></D:lockinfo>"
+)
+PROPPATCH = (
+    b'<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:davgate-race">'
+    b"<D:set><D:prop><Z:color>%s</Z:color></D:prop></D:set></D:propertyupdate>"
+)
+PROPFIND_COLOR = (
+    b'<?xml version="1.0"?><D:propfind xmlns:D="DAV:" xmlns:Z="urn:davgate-race">'
+    b"<D:prop><Z:color/></D:prop></D:propfind>"
+)
+
+names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, sshd: Sshd, rgw: Rgw) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("races")
+    launcher = ServerLauncher(base / "servers")
+    yield launcher(storage_config(base, sshd, rgw), workers=1)
+    launcher.stop_all()
+
+
+class Client:
+    """One thread's HTTP session against the server; every answer is kept."""
+
+    def __init__(self, server: Server) -> None:
+        self.url = server.url
+        self.session = requests.Session()
+        self.session.auth = AUTH
+        self.answers: list[tuple[str, str, int, str]] = []
+
+    def __call__(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if "Destination" in headers:
+            headers["Destination"] = self.url + quote(headers["Destination"])
+        response = self.session.request(method, self.url + quote(path), headers=headers, timeout=60, **kwargs)
+        self.answers.append((method, path, response.status_code, response.text[:300]))
+        return response
+
+
+def run_race(server: Server, action: Callable[[Client, int, int], None]) -> list[tuple[str, str, int, str]]:
+    """``action(client, thread, round)`` for ROUNDS rounds in each of THREADS threads; every answer."""
+
+    def thread(number: int) -> list[tuple[str, str, int, str]]:
+        client = Client(server)
+        with client.session:
+            for round_number in range(ROUNDS):
+                action(client, number, round_number)
+        return client.answers
+
+    return [answer for answers in race(THREADS, thread) for answer in answers]
+
+
+def assert_truthful(answers: list[tuple[str, str, int, str]], server: Server) -> Counter[str]:
+    untruthful = [answer for answer in answers if answer[2] not in TRUTHFUL]
+    assert not untruthful, f"{len(untruthful)} of {len(answers)} answers: {untruthful[:5]}\n{server.log_text()[-3000:]}"
+    return Counter(f"{method} {status}" for method, _path, status, _text in answers)
+
+
+def folder(server: Server, mount: str) -> str:
+    path = f"{mount}/race-{next(names)}"
+    assert requests.request("MKCOL", server.url + path, auth=AUTH, timeout=30).status_code == 201
+    return path
+
+
+def body(thread: int, round_number: int) -> bytes:
+    """A body of a size no other thread's write has, so an ETag (size in it) names one write."""
+    return (f"{thread:02d}-{round_number:03d}|".encode()) * (1 + thread + THREADS * round_number)
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_put_racing_move_of_the_same_name(server: Server, mount: str) -> None:
+    """The issue's reproduction: PUT and MOVE of one name alternate in 16 threads."""
+    base = folder(server, mount)
+    name, elsewhere = f"{base}/one.bin", f"{base}/moved.bin"
+    written: dict[str, bytes] = {}
+
+    def action(client: Client, thread: int, round_number: int) -> None:
+        if (thread + round_number) % 2:
+            client("MOVE", name, headers={"Destination": elsewhere, "Overwrite": "T"})
+            return
+        data = body(thread, round_number)
+        response = client("PUT", name, data=data)
+        if response.status_code < 300 and "ETag" in response.headers:
+            written[response.headers["ETag"]] = data
+
+    counts = assert_truthful(run_race(server, action), server)
+    assert counts["PUT 201"] + counts["PUT 204"] > 0 and counts["MOVE 201"] + counts["MOVE 204"] > 0, counts
+    assert_etags_name_their_writes(server, [name, elsewhere], written)
+
+
+def assert_etags_name_their_writes(server: Server, paths: list[str], written: dict[str, bytes]) -> None:
+    """A file whose ETag a PUT answered holds exactly the bytes of that PUT."""
+    assert written, "no PUT answered with an ETag"
+    for path in paths:
+        got = requests.get(server.url + path, auth=AUTH, timeout=60)
+        if got.status_code == 404:
+            continue
+        assert got.status_code == 200, got.status_code
+        etag = got.headers.get("ETag")
+        if etag in written:
+            assert got.content == written[etag], f"{path}: ETag {etag} names other bytes"
