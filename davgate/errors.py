@@ -112,13 +112,20 @@ def to_dav_error(error: StorageError) -> DAVError:
 RETRY_AFTER = "1"  # seconds: a busy store is usually free again within one
 
 
+def busy_answer(error: StoreBusy) -> DAVError:
+    """503 with ``Retry-After``: the answer to a state store that stayed busy."""
+    return DAVError(HTTP_SERVICE_UNAVAILABLE, context_info=str(error), add_headers=[("Retry-After", RETRY_AFTER)])
+
+
 class BusyStoreAnswer(BaseMiddleware):
-    """WsgiDAV middleware (just inside its ErrorPrinter): a busy state store is 503, not 500."""
+    """WsgiDAV middleware (just inside its ErrorPrinter): a busy state store is 503, not 500.
+
+    Where WsgiDAV itself catches every exception of a provider's method (as
+    around ``handle_delete``), the method raises :func:`busy_answer` itself.
+    """
 
     def __call__(self, environ: dict, start_response):
         try:
             yield from self.next_app(environ, start_response)
         except StoreBusy as error:
-            raise DAVError(
-                HTTP_SERVICE_UNAVAILABLE, context_info=str(error), add_headers=[("Retry-After", RETRY_AFTER)]
-            ) from error
+            raise busy_answer(error) from error

@@ -21,6 +21,7 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 from davgate import errors, request_cache, sendfile
 from davgate.digest import Verifier
 from davgate.providers import Entry, Mount, Upload, liveprops
+from davgate.state import StoreBusy
 
 if TYPE_CHECKING:
     from davgate.namespace import Namespace
@@ -276,8 +277,11 @@ class FileResource(MountedResource, DAVNonCollection):
         answer 500 if another request has made it again meanwhile. Its check
         of the file's own locks is made here instead.
         """
-        self.check_unlocked("0")
-        self.delete()
+        try:
+            self.check_unlocked("0")
+            self.delete()
+        except StoreBusy as error:  # WsgiDAV would answer any other exception here with 500
+            raise errors.busy_answer(error) from error
         return True
 
     def delete(self) -> None:
