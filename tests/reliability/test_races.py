@@ -67,7 +67,7 @@ class Client:
         if "Destination" in headers:
             headers["Destination"] = self.url + quote(headers["Destination"])
         response = self.session.request(method, self.url + quote(path), headers=headers, timeout=60, **kwargs)
-        self.answers.append((method, path, response.status_code, response.text[:300]))
+        self.answers.append((method, path, response.status_code, response.text[:800]))
         return response
 
 
@@ -133,3 +133,100 @@ def assert_etags_name_their_writes(server: Server, paths: list[str], written: di
         etag = got.headers.get("ETag")
         if etag in written:
             assert got.content == written[etag], f"{path}: ETag {etag} names other bytes"
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_put_delete_copy_move_of_one_name(server: Server, mount: str) -> None:
+    """Writers, removers and copiers of one name and its neighbours: every answer truthful, every ETag honest."""
+    base = folder(server, mount)
+    paths = [f"{base}/a.bin", f"{base}/b.bin"]
+    written: dict[str, bytes] = {}
+
+    def action(client: Client, thread: int, round_number: int) -> None:
+        path, other = paths[(thread + round_number) % 2], paths[(thread + round_number + 1) % 2]
+        kind = (thread * 7 + round_number) % 4
+        if kind == 0:
+            client("DELETE", path)
+        elif kind in (1, 2):
+            method = "COPY" if kind == 1 else "MOVE"
+            client(method, path, headers={"Destination": other, "Overwrite": "T"})
+        else:
+            data = body(thread, round_number)
+            response = client("PUT", path, data=data)
+            if response.status_code < 300 and "ETag" in response.headers:
+                written[response.headers["ETag"]] = data
+
+    counts = assert_truthful(run_race(server, action), server)
+    for method in ("PUT", "DELETE", "COPY", "MOVE"):
+        assert any(key.startswith(method) and int(key.split()[1]) < 300 for key in counts), (method, counts)
+    assert_etags_name_their_writes(server, paths, written)
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_proppatch_racing_delete_leaves_no_property_behind(server: Server, mount: str) -> None:
+    """A property written while its file is deleted goes with the file; a new file of that name has none."""
+    base = folder(server, mount)
+    path = f"{base}/p.txt"
+
+    def action(client: Client, thread: int, round_number: int) -> None:
+        kind = (thread + round_number) % 3
+        if kind == 0:
+            client("PUT", path, data=b"p")
+        elif kind == 1:
+            client("PROPPATCH", path, data=PROPPATCH % f"t{thread}".encode())
+        else:
+            client("DELETE", path)
+
+    assert_truthful(run_race(server, action), server)
+    requests.delete(server.url + path, auth=AUTH, timeout=60)
+    assert requests.put(server.url + path, data=b"new", auth=AUTH, timeout=60).status_code == 201
+    found = requests.request(
+        "PROPFIND", server.url + path, data=PROPFIND_COLOR, headers={"Depth": "0"}, auth=AUTH, timeout=60
+    )
+    assert found.status_code == 207 and "color" in found.text, found.text
+    assert ">t" not in found.text, f"a property of a deleted file came back: {found.text}"
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_lock_put_unlock_racing_delete_and_put(server: Server, mount: str) -> None:
+    """LOCK (creating the file or not), PUT under the lock, UNLOCK; others PUT and DELETE the name meanwhile."""
+    base = folder(server, mount)
+    path = f"{base}/l.bin"
+
+    def action(client: Client, thread: int, round_number: int) -> None:
+        kind = (thread + round_number) % 3
+        if kind == 0:
+            client("DELETE", path)
+            return
+        if kind == 1:
+            client("PUT", path, data=body(thread, round_number))
+            return
+        locked = client("LOCK", path, data=LOCKINFO, headers={"Timeout": "Second-30", "Depth": "0"})
+        token = locked.headers.get("Lock-Token")
+        if locked.status_code in (200, 201) and token:
+            client("PUT", path, data=body(thread, round_number), headers={"If": f"({token})"})
+            client("UNLOCK", path, headers={"Lock-Token": token})
+
+    counts = assert_truthful(run_race(server, action), server)
+    assert counts["LOCK 200"] + counts["LOCK 201"] > 0, counts
+    requests.delete(server.url + path, auth=AUTH, timeout=60)
+    created = requests.put(server.url + path, data=b"free", auth=AUTH, timeout=60)
+    assert created.status_code == 201, f"a lock outlived its file: {created.status_code} {created.text[:300]}"
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_mkcol_racing_delete_and_put(server: Server, mount: str) -> None:
+    base = folder(server, mount)
+    path = f"{base}/f"
+
+    def action(client: Client, thread: int, round_number: int) -> None:
+        kind = (thread + round_number) % 3
+        if kind == 0:
+            client("MKCOL", path)
+        elif kind == 1:
+            client("DELETE", path)
+        else:
+            client("PUT", f"{path}/inner.txt", data=b"x")
+
+    counts = assert_truthful([a for a in run_race(server, action) if a[0] != "MKCOL" or a[2] != 405], server)
+    assert counts["MKCOL 201"] > 0, counts

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from davgate import errors
 from davgate.providers import Entry, Mount, Upload
 from davgate.providers.s3.bucket import check_bucket, check_options, clean_prefix
-from davgate.providers.s3.client import CODE_ERRORS, LazyClient, translated
+from davgate.providers.s3.client import LazyClient, translated
 from davgate.providers.s3.copy import Copier
 from davgate.providers.s3.download import ObjectReader
 from davgate.providers.s3.listing import (
@@ -178,13 +178,17 @@ class S3Mount(Mount):
                 deleted += len(keys)
 
     def delete_keys(self, keys: Sequence[Mapping[str, str]], rel: str) -> None:
+        """Delete ``keys`` in one request; those it could not delete, one by one.
+
+        Ceph refuses a key of the batch that another request is writing at
+        that moment (with "UnknownError"); a single delete then succeeds, or
+        raises the error that tells what is wrong.
+        """
         with translated(rel):
             answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
-        failed = answer.get("Errors") or []
-        if failed:
-            first = failed[0]
-            cls = CODE_ERRORS.get(str(first.get("Code")), errors.BadGateway)
-            raise cls(rel, f"S3 could not delete {len(failed)} keys ({first.get('Code')})")
+        for failed in answer.get("Errors") or []:
+            with translated(rel):
+                self.client.delete_object(Bucket=self.bucket, Key=failed["Key"])
 
     # -- optional fast paths -----------------------------------------------------------
 

@@ -12,12 +12,13 @@ connection when a pooled one turns out to be dead (the server restarted).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import posixpath
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 from davgate import errors
@@ -256,6 +257,8 @@ class SftpMount(Mount):
                 except OSError as error:
                     if error.errno is None and lstat_or_none(link.sftp, path) is not None:
                         raise errors.Exists(rel) from error
+                    if error.errno is None:  # SFTP says only "failure": something was in the way, and is gone again
+                        raise errors.Conflict(rel, "another request used the name meanwhile") from error
                     raise
 
         self.run(rel, operation)
@@ -287,7 +290,7 @@ class SftpMount(Mount):
                 if stat.S_ISLNK(mode):
                     link.sftp.remove(path)  # a link to a folder: the link goes, its target stays
                 else:
-                    remove_tree(link.sftp, path)
+                    remove_tree(link.sftp, path, rel)
             self.forget_folders()
 
         self.run(rel, operation)
@@ -349,12 +352,33 @@ class SftpMount(Mount):
         return value
 
 
-def remove_tree(sftp: paramiko.SFTPClient, path: str) -> None:
-    """Remove a folder and everything below it; symlinks are removed, never followed."""
-    for attrs in sftp.listdir_attr(path):
-        child = posixpath.join(path, attrs.filename)
-        if stat.S_ISDIR(attrs.st_mode or 0):
-            remove_tree(sftp, child)
-        else:
-            sftp.remove(child)
-    sftp.rmdir(path)
+def remove_tree(sftp: paramiko.SFTPClient, path: str, rel: str) -> None:
+    """Remove a folder and everything below it; symlinks are removed, never followed.
+
+    Members another request removes meanwhile are simply gone; one it adds
+    meanwhile stops the removal with a Conflict (SFTP says only "failure").
+    """
+    with gone_is_done():
+        for attrs in sftp.listdir_attr(path):
+            child = posixpath.join(path, attrs.filename)
+            if stat.S_ISDIR(attrs.st_mode or 0):
+                remove_tree(sftp, child, rel)
+            else:
+                with gone_is_done():
+                    sftp.remove(child)
+        try:
+            sftp.rmdir(path)
+        except OSError as error:
+            if error.errno is None and lstat_or_none(sftp, path) is not None:  # not empty (any more)
+                raise errors.Conflict(rel, "a member was added while the folder was being removed") from error
+            raise
+
+
+@contextlib.contextmanager
+def gone_is_done() -> Iterator[None]:
+    """Inside a removal: something already removed by another request is not an error."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno != NO_SUCH_FILE:
+            raise
