@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davgate import errors, request_cache, sendfile
@@ -229,7 +229,26 @@ class FileResource(MountedResource, DAVNonCollection):
     def get_content(self) -> BinaryIO:
         """The content; for a GET's body, the server may send it from the file itself (:mod:`davgate.sendfile`)."""
         with translate():
-            return sendfile.offered(self.mount.open_read(self.rel), self.environ)
+            stream = self.mount.open_read(self.rel)
+        try:
+            self.check_unchanged()
+        except BaseException:
+            stream.close()
+            raise
+        return sendfile.offered(stream, self.environ)
+
+    def check_unchanged(self) -> None:
+        """409 if the file opened is no longer the one the answer's headers describe.
+
+        The headers (length, ETag) come from the lookup at the start of the
+        request; another request may replace the file before it is opened.
+        Versions only move forward, so a file that still has the looked-up
+        ETag after the open was opened as that version.
+        """
+        with translate():
+            again = self.mount.stat(self.rel)
+        if again is None or again.etag != self.entry.etag:
+            raise DAVError(HTTP_CONFLICT, context_info="the file was replaced while it was being read: ask again")
 
     def begin_write(self, *, content_type: str | None = None) -> Upload:
         self.check_writable()

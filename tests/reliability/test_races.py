@@ -230,3 +230,27 @@ def test_mkcol_racing_delete_and_put(server: Server, mount: str) -> None:
 
     counts = assert_truthful([a for a in run_race(server, action) if a[0] != "MKCOL" or a[2] != 405], server)
     assert counts["MKCOL 201"] > 0, counts
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_get_racing_put_returns_one_whole_write(server: Server, mount: str) -> None:
+    """A GET while the file is replaced answers with one write's bytes whole (or 409: ask again), never a mixture."""
+    base = folder(server, mount)
+    path = f"{base}/g.bin"
+    written = {body(THREADS, 0)}
+    assert requests.put(server.url + path, data=body(THREADS, 0), auth=AUTH, timeout=60).status_code == 201
+    torn: list[int] = []
+
+    def action(client: Client, thread: int, round_number: int) -> None:
+        if thread % 2:
+            data = body(thread, round_number)
+            written.add(data)
+            client("PUT", path, data=data)
+            return
+        got = client("GET", path)
+        if got.status_code == 200 and got.content not in written:
+            torn.append(len(got.content))
+
+    counts = assert_truthful(run_race(server, action), server)
+    assert counts["GET 200"] > 0, counts
+    assert not torn, f"{len(torn)} GETs answered bytes no PUT wrote (lengths {torn[:5]}): {counts}"
