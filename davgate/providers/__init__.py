@@ -143,6 +143,14 @@ class Mount(abc.ABC):
         """(used, available) bytes, or None if unknown."""
         return None
 
+    def version(self, stream: BinaryIO) -> str | None:
+        """The ETag of the content ``stream`` (from :meth:`open_read`) reads, if it is known without another call.
+
+        A GET checks that the file it opened is the one its headers describe;
+        None makes it ``stat`` the file again.
+        """
+        return None
+
     # -- lifecycle --------------------------------------------------------
     def use_state(self, store: Any) -> None:
         """Called with the shared state store before requests are served.

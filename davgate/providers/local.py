@@ -271,6 +271,9 @@ class LocalMount(Mount):
         usage = shutil.disk_usage(self.root)
         return usage.used, usage.free
 
+    def version(self, stream: BinaryIO) -> str | None:
+        return entry_from_stat("", os.fstat(stream.fileno())).etag
+
     def start(self) -> None:
         """Remove temporary files of uploads whose process has died."""
         for folder, _dirs, files in os.walk(self.root):

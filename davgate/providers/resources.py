@@ -231,23 +231,27 @@ class FileResource(MountedResource, DAVNonCollection):
         with translate():
             stream = self.mount.open_read(self.rel)
         try:
-            self.check_unchanged()
+            self.check_unchanged(stream)
         except BaseException:
             stream.close()
             raise
         return sendfile.offered(stream, self.environ)
 
-    def check_unchanged(self) -> None:
-        """409 if the file opened is no longer the one the answer's headers describe.
+    def check_unchanged(self, stream: BinaryIO) -> None:
+        """409 if the file opened is not the one the answer's headers describe.
 
         The headers (length, ETag) come from the lookup at the start of the
         request; another request may replace the file before it is opened.
-        Versions only move forward, so a file that still has the looked-up
-        ETag after the open was opened as that version.
+        The stream's own version answers where the mount knows it; else a
+        ``stat`` after the open does, since versions only move forward: a file
+        that still has the looked-up ETag after the open was opened as that version.
         """
         with translate():
-            again = self.mount.stat(self.rel)
-        if again is None or again.etag != self.entry.etag:
+            opened = self.mount.version(stream)
+            if opened is None:
+                again = self.mount.stat(self.rel)
+                opened = again.etag if again is not None else None
+        if opened != self.entry.etag:
             raise DAVError(HTTP_CONFLICT, context_info="the file was replaced while it was being read: ask again")
 
     def begin_write(self, *, content_type: str | None = None) -> Upload:

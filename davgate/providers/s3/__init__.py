@@ -27,6 +27,7 @@ from davgate.providers.s3.listing import (
     members,
     pages,
     summary,
+    unquoted,
 )
 from davgate.providers.s3.stale import abort_stale_uploads
 from davgate.providers.s3.upload import S3Upload
@@ -231,6 +232,10 @@ class S3Mount(Mount):
         self.require_parent(dest)
         self.copier.copy_tree(self.folder_key(src), self.folder_key(dest), self.page_size, src)
         self.delete_below(self.folder_key(src), src)
+
+    def version(self, stream: BinaryIO) -> str | None:
+        """The ETag the GET that opened the object answered with."""
+        return unquoted(getattr(stream, "etag", "")) or None
 
     # -- lifecycle ----------------------------------------------------------------------
 

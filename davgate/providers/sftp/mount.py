@@ -333,6 +333,9 @@ class SftpMount(Mount):
 
         return self.run(src, operation)
 
+    def version(self, stream: BinaryIO) -> str | None:
+        return getattr(stream, "etag", None)
+
     def set_modified(self, rel: str, timestamp: float) -> bool:
         def operation(link: Link) -> bool:
             link.sftp.utime(self.resolve(link, rel), (timestamp, timestamp))

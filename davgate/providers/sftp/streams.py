@@ -59,6 +59,7 @@ class SftpReader(io.RawIOBase):
             self.file.close()
             raise errors.Conflict(rel, "a folder has no content")
         self.size = attrs.st_size or 0
+        self.etag = entry_of("", attrs).etag  # of the version this stream reads
         self.pos = 0
         self.depth = max(2, READ_AHEAD // block)
         self.pending: deque[tuple[int, int]] = deque()  # (request number, offset), in file order
