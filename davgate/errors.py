@@ -11,6 +11,9 @@ stayed busy past its timeout, is answered 503 with ``Retry-After`` by
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from wsgidav.dav_error import (
     HTTP_BAD_GATEWAY,
     HTTP_CONFLICT,
@@ -107,6 +110,15 @@ def status_of(error: StorageError) -> int:
 
 def to_dav_error(error: StorageError) -> DAVError:
     return DAVError(status_of(error), context_info=error.detail)
+
+
+@contextlib.contextmanager
+def translate() -> Iterator[None]:
+    """The boundary where storage errors become HTTP errors."""
+    try:
+        yield
+    except StorageError as error:
+        raise to_dav_error(error) from error
 
 
 RETRY_AFTER = "1"  # seconds: a busy store is usually free again within one

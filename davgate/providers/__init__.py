@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, BinaryIO
 
+from davgate import errors
+
 ENTRY_POINT_GROUP = "davgate.providers"
 BUILT_IN = {
     "local": "davgate.providers.local:LocalMount",
@@ -127,6 +129,23 @@ class Mount(abc.ABC):
         """Remove the folder ``rel`` and everything below it."""
 
     # -- optional fast paths ----------------------------------------------
+    def create_empty(self, rel: str) -> Entry | None:
+        """Create an empty file at ``rel`` only if nothing is there; raise :class:`~davgate.errors.Exists` if something is.
+
+        A LOCK of a missing name creates its file this way, and MUST never
+        replace what a PUT wrote meanwhile: backends SHOULD make the check
+        and the creation one step (an exclusive create). This default looks,
+        then commits an empty upload, which leaves a short window.
+        """
+        if self.stat(rel) is not None:
+            raise errors.Exists(rel)
+        upload = self.open_upload(rel)
+        try:
+            return upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
+
     def copy_file(self, src: str, dest: str) -> bool:
         """Copy inside this mount without streaming; False if not supported."""
         return False

@@ -229,6 +229,17 @@ class LocalMount(Mount):
         with translated(rel):
             os.mkdir(self.resolve(rel))
 
+    def create_empty(self, rel: str) -> Entry:
+        """An exclusive create: EEXIST (a file or a folder in the way) is :class:`errors.Exists`."""
+        full = self.resolve(rel)
+        with translated(rel):
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
+                created = os.fstat(fd)
+            finally:
+                os.close(fd)
+        return entry_from_stat(rel.rsplit("/", 1)[-1], created)
+
     def remove_file(self, rel: str) -> None:
         full = self.resolve_link(rel)
         with translated(rel):

@@ -9,9 +9,7 @@ translation of davgate errors into HTTP.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from wsgidav import util
@@ -20,7 +18,9 @@ from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davgate import errors, request_cache, sendfile
 from davgate.digest import Verifier
+from davgate.errors import translate
 from davgate.providers import Entry, Mount, Upload, liveprops
+from davgate.providers.following import FollowingState
 from davgate.state import StoreBusy
 
 if TYPE_CHECKING:
@@ -29,21 +29,12 @@ if TYPE_CHECKING:
 COPY_CHUNK = 1024 * 1024
 
 
-@contextlib.contextmanager
-def translate() -> Iterator[None]:
-    """The boundary where storage errors become HTTP errors."""
-    try:
-        yield
-    except errors.StorageError as error:
-        raise errors.to_dav_error(error) from error
-
-
 def supports(mount: Mount, method: str) -> bool:
     """True if ``mount`` overrides the optional ``method`` of :class:`Mount`."""
     return getattr(type(mount), method) is not getattr(Mount, method)
 
 
-class MountedResource:
+class MountedResource(FollowingState):
     """What files and folders of a mount share."""
 
     path: str
@@ -103,19 +94,6 @@ class MountedResource:
             self.check_still_there(name)
         return result
 
-    def check_still_there(self, name: str) -> None:
-        """After a dead property is written: 404, and the property gone again, if the resource was removed meanwhile.
-
-        A DELETE that ran between this request's lookup and its write has
-        already dropped the resource's properties; this one would otherwise
-        stay behind for whoever makes the name next.
-        """
-        with translate():
-            if self.mount.stat(self.rel) is not None:
-                return
-        self.provider.prop_manager.remove_property(self.get_ref_url(), name, False, self.environ)
-        raise DAVError(HTTP_NOT_FOUND, context_info="removed while its properties were being written")
-
     def set_last_modified(self, dest_path: str, time_stamp: float, *, dry_run: bool) -> bool:
         self.check_writable()
         if not supports(self.mount, "set_modified"):
@@ -124,74 +102,6 @@ class MountedResource:
             with translate(), request_cache.changing(self.environ):  # later lookups see the change
                 self.mount.set_modified(self.rel, time_stamp)
         return True
-
-    def forget(self) -> None:
-        """Drop the dead properties and locks of this resource and below."""
-        manager = self.provider.prop_manager
-        if manager is not None:
-            manager.remove_properties(self.get_ref_url(), self.environ, with_children=self.is_collection)
-        self.remove_all_locks(recursive=True)
-
-    @contextlib.contextmanager
-    def removing(self) -> Iterator[None]:
-        """Around a removal from storage: the state store's part first, so a removal leaves nothing behind.
-
-        Dead properties and locks go before the file or folder does: a store
-        busy past its timeout then answers 503 with nothing removed, where the
-        other order would remove the file and leave its properties and locks
-        to whoever makes the name next. If storage then refuses, a file's
-        properties are put back (its locks, which only the requester could
-        hold, stay released). Inside a COPY or MOVE, which only needs the
-        thing out of the way, something already gone counts as removed.
-        """
-        kept = self.own_properties()
-        self.forget()
-        with translate(), request_cache.changing(self.environ):  # later lookups see the change
-            try:
-                yield
-            except errors.NotFound:
-                if self.environ.get("REQUEST_METHOD") not in ("COPY", "MOVE"):
-                    raise
-            except errors.StorageError:
-                self.put_back(kept)
-                raise
-
-    def own_properties(self) -> dict:
-        """A file's dead properties, to put back if its removal fails (a folder's are not kept)."""
-        manager = self.provider.prop_manager
-        if manager is None or self.is_collection:
-            return {}
-        url = self.get_ref_url()
-        return manager.properties_of([url]).get(url, {})
-
-    def put_back(self, properties: dict) -> None:
-        manager = self.provider.prop_manager
-        for name, value in properties.items():
-            manager.write_property(self.get_ref_url(), name, value, False, self.environ)
-
-    def check_unlocked(self, depth: str) -> None:
-        """423 if a lock on this resource (or, at depth infinity, below it) is not one the request holds."""
-        lock_manager = self.provider.lock_manager
-        if lock_manager is None:
-            return
-        if "wsgidav.conditions.if" not in self.environ:
-            util.parse_if_header_dict(self.environ)
-        lock_manager.check_write_permission(
-            url=self.get_ref_url(),
-            depth=depth,
-            token_list=self.environ["wsgidav.ifLockTokenList"],
-            principal=self.environ.get("wsgidav.user_name", ""),
-        )
-
-    def follow_properties(self, dest_path: str, is_move: bool, with_children: bool) -> None:
-        manager = self.provider.prop_manager
-        if manager is None:
-            return
-        src, dest = self.get_ref_url(), self.provider.ref_url(dest_path, self.is_collection)
-        if is_move:
-            manager.move_properties(src, dest, with_children=with_children, environ=self.environ)
-        else:
-            manager.copy_properties(src, dest, environ=self.environ)
 
     def support_recursive_move(self, dest_path: str) -> bool:
         target = self.provider.locate(dest_path)
@@ -412,13 +322,25 @@ class FolderResource(MountedResource, DAVCollection):
         return space[1] if space else None
 
     def create_empty_resource(self, name: str) -> FileResource:
-        """PUT commits the new file itself; LOCK needs it to exist now."""
+        """PUT commits the new file itself; LOCK needs it to exist now, and never replaces one made meanwhile."""
         self.check_writable()
         resource = NewFileResource(self.member_path(name), self.environ, self.mount, self.member_rel(name))
-        if self.environ.get("REQUEST_METHOD") != "PUT":
-            resource.begin_write()
-            resource.end_write(with_errors=False)
+        if self.environ.get("REQUEST_METHOD") == "PUT":
+            return resource
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+            try:
+                created = self.mount.create_empty(resource.rel)
+            except errors.Exists:
+                return self.made_meanwhile(name)
+        resource.entry = created or resource.entry
         return resource
+
+    def made_meanwhile(self, name: str) -> FileResource:
+        """The file another request made under ``name`` since this one looked: the LOCK locks that one."""
+        existing = self.get_member(name)
+        if existing is None or existing.is_collection:
+            raise DAVError(HTTP_CONFLICT, context_info="another request used the name meanwhile")
+        return existing
 
     def create_collection(self, name: str) -> None:
         self.check_writable()

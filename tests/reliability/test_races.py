@@ -254,3 +254,28 @@ def test_get_racing_put_returns_one_whole_write(server: Server, mount: str) -> N
     counts = assert_truthful(run_race(server, action), server)
     assert counts["GET 200"] > 0, counts
     assert not torn, f"{len(torn)} GETs answered bytes no PUT wrote (lengths {torn[:5]}): {counts}"
+
+
+@pytest.mark.parametrize("mount", MOUNTS)
+def test_a_lock_that_creates_its_file_never_replaces_a_racing_write(server: Server, mount: str) -> None:
+    """LOCK on a missing name makes an empty file; if a PUT got there first and succeeded, its bytes stay."""
+    base = folder(server, mount)
+    lost = []
+    for round_number in range(40):
+        path = f"{base}/n{round_number}.bin"
+        data = body(1, round_number)
+        client = [Client(server), Client(server)]
+        put, locked = race(
+            2,
+            lambda n: (
+                client[n]("PUT", path, data=data)
+                if n == 0
+                else client[n]("LOCK", path, data=LOCKINFO, headers={"Timeout": "Second-30", "Depth": "0"})
+            ),
+        )
+        assert_truthful(client[0].answers + client[1].answers, server)
+        if put.status_code in (201, 204):
+            content = requests.get(server.url + path, auth=AUTH, timeout=60).content
+            if content != data:
+                lost.append((path, put.status_code, locked.status_code, len(content)))
+    assert not lost, f"PUTs answered success and their bytes were replaced by a LOCK's empty file: {lost}"

@@ -11,6 +11,7 @@ multipart uploads (:mod:`.upload`), copies and moves server-side
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
@@ -30,7 +31,7 @@ from davgate.providers.s3.listing import (
     unquoted,
 )
 from davgate.providers.s3.stale import abort_stale_uploads
-from davgate.providers.s3.upload import S3Upload
+from davgate.providers.s3.upload import S3Upload, content_type
 
 log = logging.getLogger("davgate.providers.s3")
 DELETE_BATCH = 1000  # S3's limit for delete_objects
@@ -145,6 +146,18 @@ class S3Mount(Mount):
         self.require_parent(rel)
         with translated(rel):
             self.client.put_object(Bucket=self.bucket, Key=self.folder_key(rel), Body=b"")
+
+    def create_empty(self, rel: str) -> Entry:
+        """A conditional PUT (``If-None-Match: *``): an object already there is :class:`errors.Exists`."""
+        self.check_target(rel)
+        try:
+            with translated(rel):
+                answer = self.client.put_object(
+                    Bucket=self.bucket, Key=self.key(rel), Body=b"", ContentType=content_type(rel), IfNoneMatch="*"
+                )
+        except errors.PreconditionFailed as error:
+            raise errors.Exists(rel) from error
+        return Entry(rel.rpartition("/")[2], is_folder=False, modified=time.time(), etag=unquoted(answer.get("ETag")))
 
     def remove_file(self, rel: str) -> None:
         if self.head(rel) is None:

@@ -263,6 +263,23 @@ class SftpMount(Mount):
 
         self.run(rel, operation)
 
+    def create_empty(self, rel: str) -> Entry:
+        """An exclusive create (SFTP's EXCL flag): something in the way is :class:`errors.Exists`."""
+
+        def operation(link: Link) -> Entry:
+            path = self.upload_target(link, rel)
+            with advance_folders(link.sftp, [posixpath.dirname(path)]):
+                try:
+                    with link.sftp.open(path, "wbx") as created:
+                        attrs = created.stat()
+                except OSError as error:
+                    if error.errno is None and lstat_or_none(link.sftp, path) is not None:
+                        raise errors.Exists(rel) from error
+                    raise
+            return entry_of(posixpath.basename(rel), attrs)
+
+        return self.run(rel, operation)
+
     def remove_file(self, rel: str) -> None:
         def operation(link: Link) -> None:
             path = self.locate(link, rel)
