@@ -389,9 +389,11 @@ def remove_tree(sftp: paramiko.SFTPClient, path: str, rel: str) -> None:
         try:
             sftp.rmdir(path)
         except OSError as error:
-            if error.errno is None and lstat_or_none(sftp, path) is not None:  # not empty (any more)
-                raise errors.Conflict(rel, "a member was added while the folder was being removed") from error
-            raise
+            if error.errno is not None:
+                raise
+            if lstat_or_none(sftp, path) is None:  # removed meanwhile by another request
+                return
+            raise errors.Conflict(rel, "a member was added while the folder was being removed") from error
 
 
 @contextlib.contextmanager
