@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import datetime
 import json
-import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +21,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from bench import anchors, backends, data, davgate_server, gateway, machine, phases, profile, report, tmpfs
+from bench import anchors, backends, data, davgate_server, gateway, imaging, machine, phases, profile, report, tmpfs
 from bench.clients import PROPFIND_ALLPROP, propfind, wrk
 from bench.procs import BenchError, stop
 from bench.rss import RssSampler
@@ -74,7 +73,7 @@ def main(argv: list[str]) -> int:
             result["davgate_engine"] = args.engine or "default"
             result["phases"] = {}
             chosen = None if args.only is None else set(args.only.split(","))
-            for run in (*phases.ALL, *gateway.ALL):
+            for run in (*phases.ALL, *gateway.ALL, *imaging.ALL):
                 if chosen is not None and run.__name__ not in chosen:
                     continue
                 phase = run(ctx)
@@ -130,7 +129,11 @@ def set_up(
         stack.callback(stop, server)
         servers[name] = server
         rss.watch(name, server.pid)
-    ctx = Context(settings, fs, work, servers, rss, env={**rgw.env, **sshd.env}, log=say)
+    say("starting TiTiler")
+    others = {"titiler": anchors.titiler(work, davgate_server.workers(servers["davgate"]))}
+    stack.callback(stop, others["titiler"])
+    rss.watch("titiler", others["titiler"].pid)
+    ctx = Context(settings, fs, work, servers, rss, env={**rgw.env, **sshd.env}, log=say, others=others)
     say("uploading the s3 source object with boto3")
     gateway.upload_s3_source(ctx)
     return ctx
@@ -139,7 +142,7 @@ def set_up(
 def keep_logs(work: Path, folder: Path) -> None:
     """The servers' logs, beside the results (the work folder is removed)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("davgate", "wsgidav", "rclone", "nginx"):
+    for name in ("davgate", "wsgidav", "rclone", "nginx", "titiler"):
         log = work / name / "log"
         if log.exists():
             shutil.copyfile(log, folder / f"{name}.log")
@@ -157,8 +160,7 @@ def backends_cpu(work: Path) -> float:
 
 
 def worker_count(ctx: Context) -> int:
-    match = re.search(r"\((\d+) workers?[,)]", ctx.davgate.log.read_text())
-    return int(match.group(1)) if match else 0
+    return davgate_server.workers(ctx.davgate)
 
 
 PROFILED = ("propfind_allprop", "small_get", "small_put")

@@ -5,7 +5,10 @@
   authentication, request logging off;
 - ``rclone serve webdav`` (Debian's rclone) with default options;
 - nginx (Debian's, with the dav-ext module): its own config, prefix and
-  temp folders under the work folder, every socket on 127.0.0.1.
+  temp folders under the work folder, every socket on 127.0.0.1;
+- TiTiler (titiler.core on rio-tiler and GDAL, bench/.venv-titiler) under
+  uvicorn with as many workers as davgate, for the DISPEL phases only
+  (bench.imaging).
 
 None of them authenticates; davgate does (see bench.davgate_server).
 """
@@ -21,6 +24,7 @@ from bench.procs import BenchError, Server, free_port, owns_listener, spawn, sto
 
 REPO = Path(__file__).resolve().parent.parent
 STOCK_VENV = REPO / "bench" / ".venv-stock"
+TITILER_VENV = REPO / "bench" / ".venv-titiler"
 DAV_EXT_MODULE = Path("/usr/share/nginx/modules/ngx_http_dav_ext_module.so")
 PORT_TRIES = 5
 
@@ -146,3 +150,19 @@ def nginx(root: Path, work: Path, body_temp: Path) -> Server:
         return spawn("nginx", command, folder / "log", env=dict(os.environ))
 
     return start_on_free_port("nginx", launch, work)
+
+
+def titiler(work: Path, workers: int) -> Server:
+    executable = TITILER_VENV / "bin" / "uvicorn"
+    if not executable.exists():
+        raise BenchError(f"{executable} is missing: run bash scripts/setup.sh --bench")
+
+    def launch(port: int, folder: Path) -> Server:
+        command = [
+            str(executable), "bench.titiler_app:app", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        env = dict(os.environ, GDAL_CACHEMAX="64", CPL_LOG_ERRORS="OFF")
+        return spawn("titiler", command, folder / "log", env=env, cwd=REPO)
+
+    return start_on_free_port("titiler", launch, work)

@@ -95,3 +95,9 @@ def listening_url(server: Server) -> str:
             raise BenchError(f"davgate exited with {server.process.returncode}:\n{server.log_tail()}")
         time.sleep(0.05)
     raise BenchError(f"davgate did not report listening:\n{server.log_tail()}")
+
+
+def workers(server: Server) -> int:
+    """How many worker processes davgate said it runs."""
+    match = re.search(r"\((\d+) workers?[,)]", server.log.read_text())
+    return int(match.group(1)) if match else 0

@@ -1,4 +1,4 @@
-"""Targets P1-P11 from a run's results, and the tables printed at its end.
+"""Targets P1-P14 from a run's results, and the tables printed at its end.
 
 Works on the JSON the run writes, so a table can be made again later:
 
@@ -23,6 +23,10 @@ GATEWAY_PHASES = {  # phase: (davgate's contender, the baseline)
     "sftp_put": ("davgate", "paramiko"),
     "dispel_warm": ("dispel", "plain"),
     "tiffstore_cold": ("davgate", "tifffile"),
+    "imaging_cold_npy": ("davgate", "titiler"),
+    "imaging_repeated_npy": ("davgate", "titiler"),
+    "imaging_cold_png": ("davgate", "titiler"),
+    "imaging_concurrent": ("davgate", "titiler"),
 }
 RSS_LIMIT_MIB = 250
 
@@ -105,6 +109,12 @@ def targets(phases: dict[str, Any]) -> list[Target]:
             ("GET", ratio(phases, "sftp_get", "davgate", "paramiko")), ("PUT", ratio(phases, "sftp_put", "davgate", "paramiko"))], 0.8),
         ratio_target("P9", "warm DISPEL GET time vs plain GET, same size", ratio(phases, "dispel_warm", "dispel", "plain"), 1.2, False),
         ratio_target("P10", "cold tiffstore window time vs tifffile + numpy", ratio(phases, "tiffstore_cold", "davgate", "tifffile"), 2.0, False),
+    ]  # fmt: skip
+    found += [
+        ratio_target("P13", "cold DISPEL .npy window time vs TiTiler", ratio(phases, "imaging_cold_npy", "davgate", "titiler"), 0.5, False),
+        ratio_target("P14", "cold DISPEL .png preview time vs TiTiler", ratio(phases, "imaging_cold_png", "davgate", "titiler"), 0.75, False),
+        ratio_target("P13r", "the same windows again, time vs TiTiler", ratio(phases, "imaging_repeated_npy", "davgate", "titiler"), 0.3, False),
+        ratio_target("P13c", "16 distinct cold windows at once, windows/s vs TiTiler", ratio(phases, "imaging_concurrent", "davgate", "titiler"), 1.5, True),
     ]  # fmt: skip
     runs = phases.get("single_flight", {}).get("samples", {}).get("davgate")
     if runs:

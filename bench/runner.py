@@ -26,6 +26,7 @@ class Context:
     servers: dict[str, Server]
     rss: RssSampler
     env: dict[str, str] = field(default_factory=dict)  # RGW and sshd exports, for bench.direct
+    others: dict[str, Server] = field(default_factory=dict)  # anchors of some phases only (TiTiler)
     log: Callable[[str], None] = print
 
     @property

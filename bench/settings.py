@@ -22,7 +22,8 @@ class Settings:
     wrk_seconds: int
     warm_requests: int  # sequential GETs per round for the warm DISPEL comparison (P9)
     cold_windows: int  # distinct cold tiffstore windows per round (P10)
-    flight_clients: int  # concurrent identical cold DISPEL requests (P11)
+    flight_clients: int  # concurrent identical cold DISPEL requests (P11), distinct ones beside TiTiler
+    imaging_windows: int  # distinct windows per round beside TiTiler (P13, P14)
     ceph_objectstore: str  # memstore starts fast but holds objects in RAM; bluestore for GiB runs
     ceph_store_gb: int
     tmpfs: str  # size of the tmpfs the served data lives on (mount option)
@@ -42,6 +43,7 @@ FULL = Settings(
     warm_requests=50,
     cold_windows=3,
     flight_clients=16,
+    imaging_windows=40,
     ceph_objectstore="bluestore",
     ceph_store_gb=24,
     tmpfs="4g",
@@ -61,6 +63,7 @@ QUICK = Settings(
     warm_requests=10,
     cold_windows=1,
     flight_clients=16,
+    imaging_windows=4,
     ceph_objectstore="memstore",
     ceph_store_gb=2,
     tmpfs="1g",

@@ -8,10 +8,19 @@ alike to Basic and Bearer users.
 
 Anonymous requests (let through by ``auth.anonymous``) reach only mounts
 without rules; on a mount with rules they get 401, so the client can log
-in. Paths above the mounts (``/``, virtual folders) list mount names only
-and are readable by whoever got past authentication, except that
-``PROPFIND`` with ``Depth: infinity`` there needs read access to every mount
-below.
+in. Paths above the mounts (``/``, virtual folders) list the names of the
+mounts the user may read (:meth:`AccessControl.visible`; the namespace asks
+through :data:`~davgate.namespace.VISIBLE`) and are readable by whoever got
+past authentication, except that ``PROPFIND`` with ``Depth: infinity``
+there needs read access to every mount below. Nobody writes there: any
+write, ``PROPPATCH`` and ``LOCK`` of a path outside every mount is 403.
+
+Mounts that read other mounts. A mount MAY have a method ``reads(rel)``
+giving the namespace paths a request for ``rel`` reads besides ``rel``
+itself (a DISPEL template's input on its source mount, see
+:mod:`davgate.dispel.mount`): each is checked for reading as the request's
+own path is, with the same user and scopes, and the mount's listings show
+only what passes.
 
 Scopes. A token MAY carry WLCG-style scopes (``storage.read:/data/a``,
 ``storage.create:/data/a``, ``storage.modify:/data/a``; paths in davgate's
@@ -22,7 +31,9 @@ user's rules; a token without any gets the user's rules. Reading needs
 ``storage.modify``; changing or removing one needs ``storage.modify``.
 
 COPY reads its source and writes its Destination; MOVE also modifies its
-source. A refusal is 403 with a one-line reason.
+source. A refusal is 403 with a one-line reason. A Destination the request
+guard found malformed (:mod:`davgate.hardening.guard`) is refused here,
+400, so that a request without credentials gets its 401 first.
 
 Spaces. The management API's namespaces (live mounts below ``/<name>/``,
 see :meth:`Namespace.space_of`) are reached only with their own access
@@ -47,7 +58,8 @@ from wsgidav.mw.base_mw import BaseMiddleware
 
 from davgate.auth.bearer import TOKEN_SCOPES
 from davgate.auth.challenge import unauthorized
-from davgate.namespace import Namespace, split_path
+from davgate.hardening import DEFERRED
+from davgate.namespace import ROOT_WRITE_REFUSED, VISIBLE, Namespace, split_path
 from davgate.providers.resources import translate
 
 __all__ = ["SPACE_LIMIT", "AccessControl", "AccessPolicy", "Need", "Rule", "Scopes", "needs_of"]
@@ -145,6 +157,14 @@ class Scopes:
         kinds = self.KINDS[need]
         return any(kind in kinds and segments[: len(prefix)] == prefix for kind, prefix in self.grants)
 
+    def reaches(self, path: str) -> bool:
+        """Whether a read scope covers ``path`` or something below it (so a listing may name it)."""
+        segments = tuple(split_path(path))
+        return any(
+            kind == "read" and (segments[: len(prefix)] == prefix or prefix[: len(segments)] == segments)
+            for kind, prefix in self.grants
+        )
+
 
 def _grant(scope: str) -> tuple[str, tuple[str, ...]] | None:
     """("read", ("data", "a")) for "storage.read:/data/a"; None if it grants nothing."""
@@ -185,14 +205,20 @@ class AccessControl(BaseMiddleware):
         user = environ.get("wsgidav.auth.user_name") or ""
         scopes = Scopes.parse(environ.get(TOKEN_SCOPES))
         method, path = environ["REQUEST_METHOD"], environ["PATH_INFO"]
+        refused = environ.get(DEFERRED)
+        if refused is not None:  # a malformed Destination, answered now that the user is known
+            logger.info("refused %s %s by %s: %s %s", method, path, shown_user(user), refused.status, refused.reason)
+            return refused.respond(start_response)
         try:
             for target, need in needs_of(method, path, destination_of(environ)):
                 self.check(user, scopes, target, need, environ)
         except Denied as e:
-            logger.info("access denied: %s %s by %s (%s)", method, path, repr(user) if user else "anonymous", e.reason)
+            logger.info("access denied: %s %s by %s (%s)", method, path, shown_user(user), e.reason)
             if e.anonymous:
                 return unauthorized(start_response, self.realm, "authentication required")
             raise DAVError(HTTP_FORBIDDEN, context_info=e.reason) from None
+        limit = environ.get(SPACE_LIMIT)
+        environ[VISIBLE] = lambda listed: self.visible(user, scopes, limit, listed)
         return self.next_app(environ, start_response)
 
     def check(self, user: str, scopes: Scopes | None, path: str, need: Need, environ: dict) -> None:
@@ -208,6 +234,12 @@ class AccessControl(BaseMiddleware):
             resolved = self.resolve(need, mount, rel)
             if not scopes.allows(path, resolved):
                 raise Denied(f"the token's scopes do not allow {resolved.value} of {path}")
+        for source in reads_of(mount, rel):
+            try:
+                self.check(user, scopes, source, Need.READ, environ)
+            except Denied as e:
+                logger.info("%s reads %s: %s", path, source, e.reason)
+                raise Denied(f"{path} reads from a mount the request may not read", e.anonymous) from None
         return None
 
     def check_space(self, user: str, path: str, limit: str | None) -> None:
@@ -220,14 +252,37 @@ class AccessControl(BaseMiddleware):
         raise Denied(f"/{space}/ takes only its own credentials", anonymous=not user)
 
     def check_virtual(self, user: str, scopes: Scopes | None, path: str, need: Need, environ: dict) -> None:
-        """Above the mounts: only names; a deep PROPFIND must be allowed every mount below."""
+        """Above the mounts: only names, never written; a deep PROPFIND must be allowed every mount below."""
+        if need is not Need.READ:
+            raise Denied(ROOT_WRITE_REFUSED)
         deep = environ["REQUEST_METHOD"] == "PROPFIND" and environ.get("HTTP_DEPTH", "infinity").lower() == "infinity"
-        if need is not Need.READ or not deep:
+        if not deep:
             return
         prefix = tuple(split_path(path))
         for segments in self.namespace.mounts:
             if segments[: len(prefix)] == prefix:
                 self.check(user, scopes, "/" + "/".join(segments), Need.READ, environ)
+
+    def visible(self, user: str, scopes: Scopes | None, limit: str | None, path: str) -> bool:
+        """Whether a listing may show ``path`` (a mount, or a place in one) to this request.
+
+        It may when the request could read something there: its space, the
+        mount's rules and what the mount reads from elsewhere allow reading,
+        and the token's scopes (if any) cover ``path`` or something below it.
+        """
+        try:
+            self.check_space(user, path, limit)
+        except Denied:
+            return False
+        located = self.namespace.locate(path)
+        if located is None:
+            return True
+        mount, rel = located
+        if not self.policy.allows(user, mount.path, Need.READ):
+            return False
+        if scopes is not None and not scopes.reaches(path):
+            return False
+        return all(self.visible(user, scopes, limit, source) for source in reads_of(mount, rel))
 
     @staticmethod
     def resolve(need: Need, mount, rel: str) -> Need:
@@ -238,10 +293,30 @@ class AccessControl(BaseMiddleware):
         return Need.MODIFY if exists else Need.CREATE
 
 
+def reads_of(mount, rel: str) -> list[str]:
+    """The other namespace paths a request for ``rel`` of ``mount`` reads (the ``reads`` extension point)."""
+    reads = getattr(mount, "reads", None)
+    if reads is None:
+        return []
+    with translate():
+        return reads(rel)
+
+
+def shown_user(user: str) -> str:
+    return repr(user) if user else "anonymous"
+
+
 def destination_of(environ: dict) -> str | None:
-    """The Destination header's path, computed exactly as WsgiDAV computes it."""
+    """The Destination header's path, computed exactly as WsgiDAV computes it (None if there is none).
+
+    The request guard has already taken out a Destination that does not
+    parse (:mod:`davgate.hardening.guard`); this never raises for one.
+    """
     value = environ.get("HTTP_DESTINATION")
     if not value:
         return None
-    path = urlparse(unquote(value), allow_fragments=False).path
+    try:
+        path = urlparse(unquote(value), allow_fragments=False).path
+    except ValueError:
+        return None
     return util.normalize_path(path)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from wsgidav.dir_browser import WsgiDavDirBrowser
 from wsgidav.error_printer import ErrorPrinter
 from wsgidav.request_resolver import RequestResolver
 from wsgidav.wsgidav_app import WsgiDAVApp
@@ -23,6 +22,7 @@ from davgate.auth.domain import Authenticator, AuthSetup, DomainController
 from davgate.auth.jwks import JwksKeys
 from davgate.auth.jwt import JwtPolicy, JwtVerifier
 from davgate.auth.keys import ASYMMETRIC_ALGORITHMS, UsersFile
+from davgate.auth.throttle import AuthThrottle
 from davgate.compat import ClientQuirks
 from davgate.config import Config
 from davgate.digest import DigestMiddleware, Digests
@@ -30,6 +30,7 @@ from davgate.errors import BusyStoreAnswer
 from davgate.hardening import Limits, RequestGuard
 from davgate.namespace import Namespace
 from davgate.ops.wiring import Ops, build_ops
+from davgate.pages import Assets, FolderPages
 from davgate.state.wsgidav_adapters import StoreLockStorage, StorePropertyManager
 
 
@@ -70,6 +71,15 @@ def token_verifier(config: Config) -> JwtVerifier | None:
     return JwtVerifier(UsersFile(options.users), policy, jwks)
 
 
+def auth_throttle(config: Config, ops: Ops | None) -> AuthThrottle | None:
+    """The failed-authentication throttle of ``auth.throttle``; None when it is off."""
+    options = config.auth.throttle
+    if options.failures == 0:
+        return None
+    observer = ops.auth if ops is not None else None
+    return AuthThrottle(options.failures, options.window, options.max_entries, observer)
+
+
 def access_policy(config: Config) -> AccessPolicy:
     rules = {
         path: Rule(frozenset(access.read), frozenset(access.write))
@@ -89,9 +99,12 @@ class Application:
     ops: Ops | None = None  # request ids, metrics, /healthz, /readyz
     limits: Limits = field(default_factory=Limits)  # what the request guard allows
     api: ApiService | None = None  # the management API at /api/v1, and its spaces
+    throttle: AuthThrottle | None = None  # 429 after too many failed authentications, before any check
 
     def __post_init__(self) -> None:
         inner = self.wsgi if self.api is None else self.api.wrap(self.wsgi)
+        if self.throttle is not None:
+            inner = self.throttle.wrap(inner)
         guarded = RequestGuard(inner, self.limits)  # malformed and hostile requests stop here
         self.handler = self.ops.wrap(guarded) if self.ops is not None else AccessLog(guarded)
 
@@ -132,24 +145,16 @@ def wsgidav_config(
         "middleware_stack": [
             ErrorPrinter,
             BusyStoreAnswer,  # a state store busy past its timeout: 503 + Retry-After
+            Assets,  # /.davgate/: the pages' CSS and script, the same for everyone, before authentication
             BearerAuth if api is None else SpaceAuth,  # SpaceAuth: BearerAuth, and the API's spaces
             Authenticator,
             *(ops.middleware() if ops is not None else ()),  # /metrics, for any authenticated user
             AccessControl,
             DigestMiddleware,
             ClientQuirks,
-            WsgiDavDirBrowser,
+            FolderPages,  # GET of a folder: davgate's page (davgate.pages)
             RequestResolver,
         ],
-        "dir_browser": {
-            "enable": True,
-            "icon": False,
-            "response_trailer": "davgate",
-            "show_user": True,
-            "davmount": True,
-            "ms_sharepoint_support": False,
-            "libre_office_support": False,
-        },
         "suppress_version_info": True,
         "add_header_MS_Author_Via": True,
         "logging": {"enable": False},
@@ -166,8 +171,9 @@ def build_app(config: Config, mounts: dict[str, providers.Mount] | None = None) 
     cache = dispel.attach(mounts, store, config.cache)
     ops = build_ops(config, store, mounts, cache)
     namespace = Namespace(mounts, Digests(store), propfind_depth_infinity=config.server.propfind_depth_infinity)
-    api = ApiService(config, store, namespace)
+    api = ApiService(config, store, namespace, ops.outbound_refusals())
     wsgi = WsgiDAVApp(wsgidav_config(config, namespace, store, ops, api))
     api.start()
     limits = Limits(config.server.max_xml_body, config.server.max_xml_elements)
-    return Application(wsgi=wsgi, store=store, mounts=mounts, ops=ops, limits=limits, api=api)
+    throttle = auth_throttle(config, ops)
+    return Application(wsgi=wsgi, store=store, mounts=mounts, ops=ops, limits=limits, api=api, throttle=throttle)

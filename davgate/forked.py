@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from davgate.lifeline import die_with_parent
+
 
 class ChildFailed(RuntimeError):
     """The child failed with an exception that could not come back as itself."""
@@ -24,8 +26,10 @@ class ChildFailed(RuntimeError):
 def run_in_child(work: Callable[..., Any], *args: Any) -> None:
     """Call ``work(*args)`` in a forked child; raise its exception here, if it raised one."""
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: never returns
+        die_with_parent(parent)
         os.close(read_end)
         failure: BaseException | None = None
         try:

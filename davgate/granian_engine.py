@@ -20,14 +20,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from davgate import lifeline
 from davgate.app import build_app
 from davgate.config import Config, load_config
+from davgate.ops import notify
 
 CONFIG_ENV = "DAVGATE_CONFIG_FILE"
+PARENT_ENV = "DAVGATE_GRANIAN_PARENT"  # the pid of `davgate serve`, which runs granian's main process
 
 
 def application() -> Callable:
     """The factory each granian worker calls once."""
+    lifeline.exit_with_parent(int(os.environ[PARENT_ENV]))
     return EagerStart(build_app(load_config(os.environ[CONFIG_ENV])))
 
 
@@ -91,7 +95,8 @@ def announce(host: str, port: int, message: str, timeout: float = 60.0) -> None:
         except OSError:
             time.sleep(0.05)
             continue
-        print(message, file=sys.stderr, flush=True)
+        print(f"davgate: {message}", file=sys.stderr, flush=True)
+        notify.ready(message)
         return
 
 
@@ -102,10 +107,11 @@ def serve_granian(config: Config, config_path: Path, workers: int) -> int:
     server = config.server
     port = server.port or free_port(server.host)
     os.environ[CONFIG_ENV] = str(Path(config_path).resolve())
+    os.environ[PARENT_ENV] = str(os.getpid())
     shown = f"[{server.host}]" if ":" in server.host else server.host
-    message = f"davgate: listening on http://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''}, granian)"
+    message = f"listening on http://{shown}:{port} ({workers} worker{'s' if workers > 1 else ''}, granian)"
     threading.Thread(target=announce, args=(server.host, port, message), daemon=True).start()
-    Granian(
+    engine = Granian(
         "davgate.granian_engine:application",
         factory=True,
         address=server.host,
@@ -117,5 +123,7 @@ def serve_granian(config: Config, config_path: Path, workers: int) -> int:
         log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=int(server.shutdown_timeout) + 1,
-    ).serve()
+    )
+    engine.on_shutdown(notify.stopping)
+    engine.serve()
     return 0

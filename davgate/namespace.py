@@ -4,7 +4,8 @@ WsgiDAV refuses COPY and MOVE between two of its providers, so davgate
 registers exactly one provider, this one, and dispatches each path to the
 mount that owns it. Paths above the mounts (``/`` itself, and ``/projects``
 when ``/projects/a`` is a mount) are read-only virtual folders listing what
-lies below them.
+lies below them: only the mounts the request may read (the access control
+answers through :data:`VISIBLE`), no dead properties, no locks.
 
 Live mounts: mounts added and removed while serving (the management API's
 namespaces) come from a :class:`LiveMounts` attached with :meth:`Namespace.attach`.
@@ -43,6 +44,13 @@ FORBIDDEN_SEGMENTS = {".", ".."}
 MISS_INTERVAL = 0.1  # seconds between generation checks caused by paths no mount has
 MountTable = dict[tuple[str, ...], Mount]
 ROOT_WRITE_REFUSED = "this folder lists mounts; write inside a mount"
+VISIBLE = "davgate.access.visible"  # environ: may a listing show this mount path? (set by davgate.access)
+
+
+def visible(environ: dict, path: str) -> bool:
+    """Whether a listing made for this request may show ``path``; all may without access control."""
+    check = environ.get(VISIBLE)
+    return check is None or check(path)
 
 
 def split_path(path: str) -> list[str]:
@@ -74,14 +82,18 @@ class VirtualFolder(DAVCollection):
         return "virtual-" + "-".join(self.members)
 
     def get_property_names(self, *, is_allprop: bool) -> list[str]:
-        return liveprops.property_names(super().get_property_names(is_allprop=is_allprop), is_allprop=is_allprop)
+        live = [name for name in super().get_property_names(is_allprop=is_allprop) if name.startswith("{DAV:}")]
+        return liveprops.property_names(live, is_allprop=is_allprop)
 
     def get_property_value(self, name: str):
         if name == liveprops.OC_PERMISSIONS:
             return liveprops.READ_ONLY_LETTERS
-        if name in liveprops.QUOTA_PROPERTIES:
-            raise DAVError(HTTP_NOT_FOUND)
+        if name in liveprops.QUOTA_PROPERTIES or not name.startswith("{DAV:}"):
+            raise DAVError(HTTP_NOT_FOUND)  # no quota, and no dead properties: nobody writes here
         return super().get_property_value(name)
+
+    def set_property_value(self, name: str, value, *, dry_run: bool = False):
+        raise DAVError(HTTP_FORBIDDEN, context_info=ROOT_WRITE_REFUSED)
 
     def support_etag(self) -> bool:
         return True
@@ -204,16 +216,23 @@ class Namespace(DAVProvider):
             raise DAVError(HTTP_CONFLICT, context_info="destination is not inside a mount")
         return found
 
-    def virtual_members(self, path: str) -> list[str] | None:
-        """Names listed by the virtual folder at ``path``, or None if there is none."""
+    def virtual_members(self, path: str, environ: dict) -> list[str] | None:
+        """Names listed by the virtual folder at ``path`` for this request, or None if there is none.
+
+        A folder is there for a request that may read a mount below it; the
+        root is always there, empty for one that may read none.
+        """
         prefix = tuple(split_path(path))
-        names = {key[len(prefix)] for key in self.mounts if len(key) > len(prefix) and key[: len(prefix)] == prefix}
-        return sorted(names) if names else None
+        below = [key for key in self.mounts if len(key) > len(prefix) and key[: len(prefix)] == prefix]
+        shown = [key for key in below if visible(environ, "/" + "/".join(key))]
+        if not shown and (prefix or not below):
+            return None
+        return sorted({key[len(prefix)] for key in shown})
 
     def get_resource_inst(self, path: str, environ: dict):
         found = self.locate(path)
         if found is None:
-            members = self.virtual_members(path)
+            members = self.virtual_members(path, environ)
             return VirtualFolder(path, environ, members) if members is not None else None
         mount, rel = found
         own_resources = getattr(mount, "get_resource_inst", None)

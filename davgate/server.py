@@ -24,12 +24,12 @@ from pathlib import Path
 
 from cheroot import wsgi
 
-from davgate import sendfile, sockfile, thread_pool
+from davgate import lifeline, sendfile, sockfile, thread_pool
 from davgate.app import build_app, build_mounts, open_state
 from davgate.config import Config
 from davgate.forked import run_in_child
 from davgate.hardening import check_transport
-from davgate.ops import startup
+from davgate.ops import notify, startup
 
 log = logging.getLogger("davgate.server")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -103,6 +103,7 @@ def serve_worker(sock: socket.socket, config: Config, ready: Callable[[], None] 
     def on_signal(signum, frame) -> None:
         if not stopping.is_set():
             stopping.set()
+            notify.stopping()
             threading.Thread(target=server.stop, name="davgate-stop", daemon=True).start()
 
     for signum in STOP_SIGNALS:
@@ -166,7 +167,9 @@ def serve(config: Config, host: str | None = None, port: int | None = None, conf
     url = url_of(sock, tls=server.tls_cert is not None)
 
     def announce() -> None:
-        print(f"davgate: listening on {url} ({count} worker{'s' if count > 1 else ''})", file=sys.stderr, flush=True)
+        message = f"listening on {url} ({count} worker{'s' if count > 1 else ''})"
+        print(f"davgate: {message}", file=sys.stderr, flush=True)
+        notify.ready(message)
 
     if count == 1:
         return serve_worker(sock, config, ready=announce)  # once its application is built
@@ -191,8 +194,11 @@ class Supervisor:
         self.quick_exits = 0
 
     def spawn(self) -> None:
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:
+            lifeline.die_with_parent(supervisor)
+            notify.forget()  # only the supervisor speaks to the service manager
             for signum in STOP_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
             code = 1
@@ -206,6 +212,8 @@ class Supervisor:
         self.children[pid] = time.monotonic()
 
     def on_signal(self, signum, frame) -> None:
+        if not self.stopping:
+            notify.stopping()
         self.stopping = True
         for pid in list(self.children):
             try:

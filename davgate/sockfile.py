@@ -15,7 +15,9 @@ was most of the CPU. These replacements keep cheroot's interface
   socket's timeout still applies to each ``send`` (to progress, not to the
   whole chunk), as with cheroot's writer.
 
-Only plain-HTTP connections use them; TLS keeps its adapter's files.
+Only plain-HTTP connections use them; TLS keeps its adapter's files. Every
+connection reads its requests with :class:`Request`, which answers oversized
+header fields with 431.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import socket
 import threading
 from typing import Any
 
-from cheroot import makefile, server
+from cheroot import errors, makefile, server
 
 
 class CountingSocketIO(socket.SocketIO):
@@ -93,8 +95,24 @@ def socket_file(sock: socket.socket, mode: str = "r", bufsize: int = io.DEFAULT_
     return SocketReader(sock, mode, bufsize) if "r" in mode else SocketWriter(sock, mode, bufsize)
 
 
+class Request(server.HTTPRequest):
+    """cheroot's request, with 431 for oversized header fields (RFC 6585) where cheroot says 413."""
+
+    def read_request_headers(self) -> bool:
+        try:
+            return super().read_request_headers()
+        except errors.MaxSizeExceeded:
+            self.close_connection = True  # the rest of the headers is never read
+            self.simple_response(
+                "431 Request Header Fields Too Large", "The request's header fields exceed server.max_header_bytes."
+            )
+            return False
+
+
 class Connection(server.HTTPConnection):
     """A cheroot connection whose plain sockets get :func:`socket_file` files."""
+
+    RequestHandlerClass = Request
 
     def __init__(self, srv: server.HTTPServer, sock: socket.socket, makefile_: Any = makefile.MakeFile) -> None:
         super().__init__(srv, sock, socket_file if makefile_ is makefile.MakeFile else makefile_)

@@ -7,7 +7,8 @@
 #   bash scripts/lock.sh --upgrade                # move every package
 #
 # Then run the suite (bash scripts/test.sh) and commit setup.cfg and
-# requirements/ together. requirements/test.lock is resolved first;
+# requirements/ together. The benchmark's anchors (requirements/bench-*.in,
+# each for a venv of its own) are locked here too. requirements/test.lock is resolved first;
 # requirements/serve.lock (the server alone, what the image installs) is
 # resolved within it, so both name the same version of every package.
 set -euo pipefail
@@ -30,4 +31,10 @@ compile() {
 }
 compile --extra test -o requirements/test.lock "$@"
 compile -c requirements/test.lock -o requirements/serve.lock
-echo "lock: requirements/test.lock and requirements/serve.lock refreshed; now run bash scripts/test.sh"
+# The benchmark's anchors, each for a venv of its own (bench/.venv-NAME).
+for anchor in requirements/bench-*.in; do
+    "$uv" pip compile "$anchor" --quiet --generate-hashes --python-version 3.11 \
+        --python-platform x86_64-unknown-linux-gnu --custom-compile-command "bash scripts/lock.sh" \
+        -o "${anchor%.in}.lock" "$@"
+done
+echo "lock: requirements/*.lock refreshed; now run bash scripts/test.sh"

@@ -13,12 +13,14 @@ set -euo pipefail
 # Debian packages, by purpose. Add new packages here, nowhere else.
 SERVE_PACKAGES=(python3-venv python3-pip curl)
 TEST_PACKAGES=(litmus ceph-mon ceph-osd radosgw ceph-common iproute2 openssh-server openssh-client nginx openssl)
+# systemd-analyze checks conf/davgate.service; postgresql runs the PostgreSQL state store's tests.
+TEST_PACKAGES+=(systemd postgresql)
 # The real WebDAV clients of the acceptance tests (tests/clients/).
 TEST_PACKAGES+=(davfs2 fuse3 cadaver rclone chromium chromium-driver php-cli php-curl php-xml php-mbstring php-sabre-dav)
 BENCH_PACKAGES=(nginx libnginx-mod-http-dav-ext wrk rclone)
-# The stock WsgiDAV anchor, in its own venv; py-spy profiles davgate in bench/run.sh --profile.
-STOCK_VENV=bench/.venv-stock
-STOCK_PYTHON_PACKAGES=(WsgiDAV==4.4.0 cheroot==11.1.2 py-spy)
+# The benchmark's Python anchors, each in a venv of its own from its lock:
+# stock WsgiDAV (and py-spy, which profiles davgate in bench/run.sh --profile), TiTiler.
+ANCHOR_VENVS=(stock titiler)
 
 usage() {
     echo "usage: bash scripts/setup.sh [--test | --bench]" >&2
@@ -101,16 +103,18 @@ install_python() {
     stamp_for "$pymode" >"$stamp_file"
 }
 
-install_stock_venv() {
-    local stamp="${STOCK_PYTHON_PACKAGES[*]}"
-    if [ -f "$STOCK_VENV/.stamp" ] && [ "$(cat "$STOCK_VENV/.stamp")" = "$stamp" ]; then
+# bench/.venv-NAME from requirements/bench-NAME.lock, exactly, when the lock changed.
+install_anchor_venv() {
+    local venv=bench/.venv-$1 lock=requirements/bench-$1.lock stamp
+    stamp=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ]; then
         return
     fi
-    say "creating $repo/$STOCK_VENV (${STOCK_PYTHON_PACKAGES[*]})"
-    quietly python3 -m venv --clear "$STOCK_VENV"
-    quietly "$STOCK_VENV/bin/python" -m pip --quiet --disable-pip-version-check --no-input \
-        install "${STOCK_PYTHON_PACKAGES[@]}"
-    echo "$stamp" >"$STOCK_VENV/.stamp"
+    say "creating $repo/$venv ($lock)"
+    quietly python3 -m venv --clear "$venv"
+    quietly "$venv/bin/python" -m pip --quiet --disable-pip-version-check --no-input \
+        install --require-hashes --no-deps -r "$lock"
+    echo "$stamp" >"$venv/.stamp"
 }
 
 pymode=$mode  # the benchmark uses the test extras
@@ -120,7 +124,9 @@ if [ "$mode" != serve ]; then packages+=("${TEST_PACKAGES[@]}"); fi
 if [ "$mode" = bench ]; then packages+=("${BENCH_PACKAGES[@]}"); fi
 install_packages "${packages[@]}"
 install_python
-if [ "$mode" = bench ]; then install_stock_venv; fi
+if [ "$mode" = bench ]; then
+    for anchor in "${ANCHOR_VENVS[@]}"; do install_anchor_venv "$anchor"; done
+fi
 if [ "$mode" != serve ]; then
     command -v litmus >/dev/null || die "litmus is not on PATH after installing it"
     [ -x /usr/sbin/sshd ] || die "sshd is missing after installing openssh-server"

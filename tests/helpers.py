@@ -145,14 +145,16 @@ class ServerLauncher:
         *,
         workers: int = 1,
         extra_args: Iterable[str] = (),
+        wrap: Iterable[str] = (),
     ) -> Server:
+        """``wrap``: a command davgate runs under (e.g. ``unshare``, ``ip netns exec``), which must exec it in the same process."""
         folder = self.base / f"server-{next(self.numbers)}"
         folder.mkdir(parents=True)
         config_path = folder / "davgate.yaml"
         config_path.write_text(yaml.safe_dump(server_config(config, workers), sort_keys=False))
         log_path = folder / "davgate.log"
         command = [
-            sys.executable, "-m", "davgate", "serve",
+            *wrap, sys.executable, "-m", "davgate", "serve",
             "--config", str(config_path), "--port", "0", *extra_args,
         ]  # fmt: skip
         with log_path.open("wb") as log:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -44,6 +45,12 @@ class Rgw:
     @property
     def endpoint(self) -> str:
         return self.env["S3_ENDPOINT_URL"]
+
+    @property
+    def allowance(self) -> str:
+        """The gateway's host:port, for ``server.outbound_allow`` (that port only)."""
+        parts = urlsplit(self.endpoint)
+        return f"{parts.hostname}:{parts.port}"
 
     def client(self) -> Any:
         """A plain boto3 client (one per session; clients are thread-safe)."""

@@ -51,6 +51,11 @@ class Sshd:
     password_user: LocalUser | None = None
     pid: int = 0
 
+    @property
+    def allowance(self) -> str:
+        """The server's host:port, for ``server.outbound_allow`` (that port only)."""
+        return f"{self.host}:{self.port}"
+
     def stop(self) -> None:
         """Stop the listener and every session it forked (a host going down)."""
         subprocess.run(["bash", str(DOWN), str(self.folder)], check=True, timeout=60)

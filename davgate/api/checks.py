@@ -16,9 +16,13 @@ from typing import Any
 
 from davgate.api.errors import BadRequest
 
-__all__ = ["ANY", "BOOLEAN", "INTEGER", "LIST", "OBJECT", "TEXT", "Kind", "fields", "name_of", "parse_json"]
+__all__ = [
+    "ANY", "BOOLEAN", "INTEGER", "LIST", "OBJECT", "TEXT", "Kind", "fields", "is_name", "name_of", "parse_json",
+]  # fmt: skip
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+# Every pattern that guards a name or an id is matched whole (fullmatch): with
+# match() and "$", "evil\n" would pass, "$" matching before a final newline.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,14 @@ def fields(
     return value
 
 
+def is_name(value: object) -> bool:
+    """True for a name that can be a path segment: letters, digits, '.', '_' and '-', 1 to 63 of them."""
+    return isinstance(value, str) and NAME.fullmatch(value) is not None
+
+
 def name_of(value: str, where: str) -> str:
-    """A name that can be a path segment: letters, digits, '.', '_' and '-', 1 to 63 of them."""
-    if not NAME.match(value):
+    """``value`` if :func:`is_name`; else 400 saying what a name is."""
+    if not is_name(value):
         raise BadRequest(
             f"{where}: expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", "invalid_value"
         )

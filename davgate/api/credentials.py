@@ -8,6 +8,10 @@
   as ``Authorization: Bearer`` or as the Basic password;
 - the owner's API token (see :mod:`davgate.api.tokens`), the same ways.
 
+All of them stop working the moment the owner's API user is deleted: each
+request asks the state store whether the owner is still registered (what
+the administrator's token made belongs to no user and is not affected).
+
 Nothing else is accepted under ``/<name>/``, and none of these is accepted
 anywhere else (:mod:`davgate.access`, ``SPACE_LIMIT``).
 """
@@ -15,6 +19,7 @@ anywhere else (:mod:`davgate.access`, ``SPACE_LIMIT``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from davgate.api.spec import InfraSpec
@@ -80,9 +85,12 @@ class SpaceCredentials:
     passwords: SpacePasswords | None
     tokens: JwtVerifier | None
     server: ServerTokens
+    owner_registered: Callable[[], bool]
 
     def authenticate(self, credentials: Credentials) -> tuple[str, tuple[str, ...] | None]:
         """The user and their token's scopes; raises :class:`Refused`."""
+        if not self.owner_registered():
+            raise Refused(f"the owner of /{self.name}/ is no longer a user of this server")
         token = token_of(credentials)
         if token is not None:
             return self.by_token(token)
@@ -117,8 +125,10 @@ def token_of(credentials: Credentials) -> str | None:
     return None
 
 
-def credentials_for(spec: InfraSpec, owner: str, server: ServerTokens, policy: JwtPolicy) -> SpaceCredentials:
-    """The access methods of a stored description."""
+def credentials_for(
+    spec: InfraSpec, owner: str, server: ServerTokens, policy: JwtPolicy, owner_registered: Callable[[], bool]
+) -> SpaceCredentials:
+    """The access methods of a stored description; none works while ``owner_registered()`` is false."""
     hashes = {item.options["user"]: item.options["passwordHash"] for item in spec.of_type("webdav")}
     users: dict[str, UserEntry] = {}
     for item in spec.of_type("webdav-jwt"):
@@ -126,4 +136,4 @@ def credentials_for(spec: InfraSpec, owner: str, server: ServerTokens, policy: J
         users.update(parsed)
     passwords = SpacePasswords(hashes) if hashes else None
     tokens = JwtVerifier(StaticUsers(users), policy) if users else None  # type: ignore[arg-type]
-    return SpaceCredentials(spec.name, owner, passwords, tokens, server)
+    return SpaceCredentials(spec.name, owner, passwords, tokens, server, owner_registered)

@@ -20,6 +20,7 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
+    "QuotaExceeded",
     "Unauthorized",
     "json_response",
 ]
@@ -78,6 +79,12 @@ class PayloadTooLarge(ApiError):
     status, code = 413, "payload_too_large"
 
 
+class QuotaExceeded(ApiError):
+    """The caller holds all a quota allows (:mod:`davgate.api.quotas`); the same call succeeds once they free some."""
+
+    status, code = 507, "quota_exceeded"
+
+
 class BadGateway(ApiError):
     """A storage adaptor (an SSH host, an S3 endpoint) failed us."""
 
@@ -87,7 +94,7 @@ class BadGateway(ApiError):
 REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
     403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-    500: "Internal Server Error", 502: "Bad Gateway",
+    500: "Internal Server Error", 502: "Bad Gateway", 507: "Insufficient Storage",
 }  # fmt: skip
 
 

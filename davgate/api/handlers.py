@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,17 @@ if TYPE_CHECKING:
 
 __all__ = ["Handlers"]
 
+logger = logging.getLogger("davgate.api")
 TOKEN_ENDPOINT = {"type": "token", "header": "x-access-token"}
+
+
+def shown(record: InfraRecord, base: str) -> list[dict[str, Any]]:
+    """The endpoints of a record; none, logged, if it cannot be read (one bad record never hides the others)."""
+    try:
+        return endpoints(record, base)
+    except Exception as error:  # noqa: BLE001 -- a record stored broken, or by an older version
+        logger.error("infrastructure %a cannot be listed: %s: %s", record.name, type(error).__name__, error)
+        return []
 
 
 class Handlers:
@@ -40,6 +51,7 @@ class Handlers:
         add("POST", "/infrastructure", self.create_infrastructure)
         add("GET", "/infrastructure/{name}", self.get_infrastructure)
         add("DELETE", "/infrastructure/{name}", self.delete_infrastructure)
+        add("DELETE", "/infrastructure", self.delete_any_infrastructure, "admin")
         add("GET", "/list", self.list_files)
         add("GET", "/find/{name}", self.find_file)
         add("POST", "/copy", self.post_copy)
@@ -77,7 +89,7 @@ class Handlers:
 
     def list_infrastructures(self, request: Request) -> Reply:
         base = self.service.base_url(request.environ)
-        found = [entry for record in self.service.registry.visible(request.caller) for entry in endpoints(record, base)]
+        found = [entry for record in self.service.registry.visible(request.caller) for entry in shown(record, base)]
         return Reply(200, [*found, TOKEN_ENDPOINT])
 
     def create_infrastructure(self, request: Request) -> Reply:
@@ -93,6 +105,15 @@ class Handlers:
     def delete_infrastructure(self, request: Request) -> Reply:
         purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
         self.service.registry.delete(request.caller, request.params["name"], purge)
+        return Reply(204)
+
+    def delete_any_infrastructure(self, request: Request) -> Reply:
+        """``?name=`` (percent-encoded): any stored name, even one no path can carry (from an older version)."""
+        name = request.query.get("name")
+        if not name:
+            raise BadRequest("name: the exact stored name is required (?name=, percent-encoded)", "missing_field")
+        purge = request.query.get("purge", "").lower() in ("1", "true", "yes")
+        self.service.registry.delete(request.caller, name, purge)
         return Reply(204)
 
     # -- query ----------------------------------------------------------------------
@@ -112,8 +133,8 @@ class Handlers:
         found = []
         for record in self.indexed(request):
             space = self.service.spaces.get(record.name)
-            if space is not None:
-                found += [render(e, space, base, host, port) for e in self.store.index_files(record.name, name)]
+            if space is not None and space.record.id == record.id:
+                found += [render(e, space, base, host, port) for e in self.store.index_files(record.id, name)]
         return found
 
     def indexed(self, request: Request) -> list[InfraRecord]:
@@ -131,7 +152,9 @@ class Handlers:
 
     def post_copy(self, request: Request) -> Reply:
         visible = self.service.registry.visible(request.caller)
-        jobs = staging.parse_jobs(request.json(), request.caller, visible, self.service.options.webhook_allow)
+        options = self.service.options
+        jobs = staging.parse_jobs(request.json(), request.caller, visible, options.webhook_allow, self.service.outbound)
+        self.service.quotas.jobs(request.caller.name, len(jobs))
         staging.queue(self.store, jobs)
         self.service.stager.poke()
         base = self.service.base_url(request.environ)
@@ -162,6 +185,7 @@ class Handlers:
     def put_metadata(self, request: Request) -> Reply:
         owner, collection, entry_id = self.key(request)
         document = metadata.check_document(request.json(), entry_id)
+        self.service.quotas.metadata(owner, collection, entry_id, document)
         created = self.store.metadata_put(owner, collection, entry_id, document)
         return Reply(201 if created else 204, {"_id": entry_id} if created else None)
 

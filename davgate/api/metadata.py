@@ -35,12 +35,12 @@ __all__ = ["compile_filter", "parse_filter", "check_document", "check_key"]
 Predicate = Callable[[dict[str, Any]], bool]
 MISSING = object()
 OPERATORS = ("$eq", "$ne", "$in", "$gt", "$gte", "$lt", "$lte")
-KEY = re.compile(r"^[^/\x00-\x1f]{1,256}$")
+KEY = re.compile(r"[^/]{1,256}")  # matched whole (fullmatch), and printable
 MAX_FILTER = 16 * 1024
 
 
 def check_key(value: str, what: str) -> str:
-    if not KEY.match(value) or value in (".", ".."):
+    if not KEY.fullmatch(value) or not value.isprintable() or value in (".", ".."):
         raise BadRequest(f"{what}: expected 1-256 printable characters without '/'", "invalid_value")
     return value
 

@@ -37,7 +37,7 @@ def reply(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
 def errors(*statuses: int) -> dict[str, Any]:
     reasons = {400: "bad JSON, an unknown field, a wrong type or value", 401: "no token, or a refused one",
                403: "not allowed to this caller", 404: "not found", 409: "exists already", 413: "body too large",
-               502: "a storage adaptor failed"}  # fmt: skip
+               502: "a storage adaptor failed", 507: "over one of the caller's quotas (api.quota_*)"}  # fmt: skip
     return {str(s): reply(reasons[s], ERROR) for s in statuses}
 
 
@@ -97,7 +97,10 @@ def paths() -> dict[str, Any]:
             "get": call("The endpoints of the caller's infrastructures",
                         {"200": reply("endpoints", {"type": "array", "items": ref("Endpoint")})}, 401),
             "post": call("Create an infrastructure: /<name>/ with its adaptors and access methods, at once",
-                         {"201": reply("created", ANY_OBJECT)}, 400, 401, 409, 413, 502, body=ref("Infrastructure")),
+                         {"201": reply("created", ANY_OBJECT)}, 400, 401, 409, 413, 502, 507, body=ref("Infrastructure")),
+            "delete": call("Remove any infrastructure by its exact stored name, even one the name rule refuses "
+                           "(admin token)", {"204": reply("removed")}, 400, 401, 403, 404,
+                           params=[param("name", "query"), param("purge", "query")]),
         },
         "/infrastructure/{name}": {
             "get": call("One infrastructure, without secrets", {"200": reply("it", ANY_OBJECT)}, 401, 403, 404,
@@ -111,7 +114,7 @@ def paths() -> dict[str, Any]:
                                      {"200": reply("files", {"type": "array", "items": ref("File")})}, 401, 404,
                                      params=[param("name"), scope])},
         "/copy": {
-            "post": call("Queue copies between adaptors", {"202": reply("queued", {"type": "array"})}, 400, 401, 409,
+            "post": call("Queue copies between adaptors", {"202": reply("queued", {"type": "array"})}, 400, 401, 409, 507,
                          body={"type": "array", "items": ref("CopyRequest")}),
             "get": call("The caller's copy jobs", {"200": reply("jobs", {"type": "array", "items": ref("CopyJob")})}, 401),
         },
@@ -122,7 +125,7 @@ def paths() -> dict[str, Any]:
                                                params=[collection, param("filter", "query")])},
         "/metadata/{collection}/{id}": {
             "put": call("Create or replace an entry", {"201": reply("created"), "204": reply("replaced")}, 400, 401,
-                        body=ANY_OBJECT, params=[collection, entry]),
+                        507, body=ANY_OBJECT, params=[collection, entry]),
             "get": call("One entry, with its _id", {"200": reply("entry", ANY_OBJECT)}, 401, 404, params=[collection, entry]),
             "delete": call("Remove an entry", {"204": reply("removed")}, 401, 404, params=[collection, entry]),
         },

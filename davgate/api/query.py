@@ -14,6 +14,9 @@ two ways:
   listed (new adaptors, folders seen in a listing) come first.
 
 ``GET /api/v1/list`` and ``GET /api/v1/find/<name>`` read the index only.
+An infrastructure's entries are kept under its id (the index's
+``namespace``), so what an old infrastructure of the same name left (or a
+rescan of it still running) is never shown for a new one.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from davgate.api.spaces import LiveSpaces, Space
 from davgate.api.spec import InfraSpec
 from davgate.namespace import Namespace
 from davgate.providers import Entry, Mount
-from davgate.state import IndexEntry, StateStore
+from davgate.state import IndexEntry, InfraRecord, StateStore
 
 __all__ = ["Index", "Rescanner", "render"]
 
@@ -99,12 +102,12 @@ class Index:
         entry = mount.stat(rel)
         index_path = "/" + rel
         if entry is None:
-            self.store.index_remove(space.name, adaptor, index_path)
+            self.store.index_remove(space.record.id, adaptor, index_path)
             return
         folder = posixpath.dirname(index_path)
-        self.store.index_put([index_entry(space.name, adaptor, folder, entry if rel else Entry("", True))])
+        self.store.index_put([index_entry(space.record.id, adaptor, folder, entry if rel else Entry("", True))])
         if entry.is_folder and walk:
-            self.walk(space.name, adaptor, mount, index_path, self.rate)
+            self.walk(space.record.id, adaptor, mount, index_path, self.rate)
 
     def locate(self, path: str) -> tuple[Space, str, Mount, str] | None:
         space = self.space_for(path)
@@ -119,10 +122,10 @@ class Index:
         space = None if name is None else self.spaces.get(name)
         return space if space is not None and space.indexed else None
 
-    def seed(self, spec: InfraSpec) -> None:
+    def seed(self, record: InfraRecord, spec: InfraSpec) -> None:
         """A new infrastructure: its adaptors' roots, never listed, so the rescan starts there."""
         if spec.of_type("query"):
-            self.store.index_put(IndexEntry(spec.name, a.name, "/", True) for a in spec.adaptors)
+            self.store.index_put(IndexEntry(record.id, a.name, "/", True) for a in spec.adaptors)
 
     # -- the rescan ---------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ class Index:
                 for adaptor in space.spec.adaptors:
                     mount = space.adaptor(adaptor.name)
                     if mount is not None:
-                        listed += self.rescan_adaptor(space.name, adaptor.name, mount, now)
+                        listed += self.rescan_adaptor(space.record.id, adaptor.name, mount, now)
         return listed
 
     def rescan_adaptor(self, namespace: str, adaptor: str, mount: Mount, now: float) -> int:
@@ -164,7 +167,7 @@ class Index:
             try:
                 self.sync(namespace, adaptor, mount, folder, now)
             except errors.StorageError as error:
-                log.warning("rescan of /%s/%s%s stopped: %s", namespace, adaptor, folder, error.detail)
+                log.warning("rescan of %s:/%s%s stopped: %s", namespace, adaptor, folder, error.detail)
                 break
             count += 1
         return count
@@ -216,12 +219,12 @@ def render(entry: IndexEntry, space: Space, base: str, host: str, port: int) -> 
         "mime": mimetypes.guess_type(entry.name)[0] or "application/octet-stream",
         "location": {
             "name": entry.adaptor,
-            "infrastructure": entry.namespace,
+            "infrastructure": space.name,
             "host": host,
             "port": port,
             "type": "webdav",
             "mount": mount_of(adaptor.type, adaptor.options) if adaptor else "",
-            "url": f"{base}/{entry.namespace}/{entry.adaptor}{quote(entry.path)}",
+            "url": f"{base}/{space.name}/{entry.adaptor}{quote(entry.path)}",
         },  # fmt: skip
     }
 

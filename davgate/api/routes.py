@@ -1,7 +1,8 @@
 """A small WSGI router for the API: method + path pattern -> handler, with JSON in and out.
 
 Patterns name path segments in braces (``/infrastructure/{name}``); a
-segment matches anything but '/'. Each route says who may call it:
+segment matches anything but '/' and control characters, and a pattern
+matches the whole path. Each route says who may call it:
 ``public`` (anyone), ``user`` (an API token or the admin token) or
 ``admin``. Handlers take a :class:`Request` and return a :class:`Reply`,
 or raise :class:`~davgate.api.errors.ApiError`; anything else becomes a
@@ -28,6 +29,7 @@ from davgate.api.errors import (
     json_response,
 )
 from davgate.api.tokens import Caller
+from davgate.state import StoreBusy
 
 __all__ = ["Reply", "Request", "Router"]
 
@@ -102,14 +104,17 @@ class Router:
         self.routes: list[Route] = []
 
     def add(self, method: str, pattern: str, handler: Callable[[Request], Reply], access: Access = "user") -> None:
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
-        self.routes.append(Route(method, re.compile(f"^{regex}$"), handler, access))
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/\\x00-\\x1f\\x7f]+)", pattern)
+        self.routes.append(Route(method, re.compile(regex), handler, access))
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         try:
             reply = self.dispatch(environ)
         except ApiError as error:
             return json_response(start_response, error.status, error.body(), error.headers)
+        except StoreBusy:  # busy or gone (a database server that went away): worth a retry, as for WebDAV
+            body = {"error": "unavailable", "detail": "the state store is busy or unreachable; try again"}
+            return json_response(start_response, 503, body, [("Retry-After", "1")])
         except Exception:
             logger.exception("API %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             body = {"error": "internal_error", "detail": "the server failed; see its log"}
@@ -128,14 +133,17 @@ class Router:
     def path_of(self, environ: dict) -> str:
         raw = environ.get("PATH_INFO", "")[len(self.prefix) :] or "/"
         try:
-            return raw.encode("latin-1").decode("utf-8")  # PEP 3333: PATH_INFO holds bytes as latin-1
+            path = raw.encode("latin-1").decode("utf-8")  # PEP 3333: PATH_INFO holds bytes as latin-1
         except UnicodeError:
             raise BadRequest("the path is not valid UTF-8", "invalid_value") from None
+        if not path.isprintable():
+            raise BadRequest("the path has a control character", "invalid_value")
+        return path
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = set()
         for route in self.routes:
-            found = route.pattern.match(path)
+            found = route.pattern.fullmatch(path)
             if found is None:
                 continue
             if route.method == method:

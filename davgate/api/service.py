@@ -8,6 +8,7 @@ from pathlib import Path
 from davgate.api.handlers import Handlers
 from davgate.api.infrastructures import Registry
 from davgate.api.query import Index, Rescanner
+from davgate.api.quotas import Quotas
 from davgate.api.routes import Router
 from davgate.api.sealing import Sealer
 from davgate.api.spaces import Folders, LiveSpaces, MountFactory
@@ -16,10 +17,11 @@ from davgate.api.tokens import ApiAuthenticator, ServerTokens, load_signing_key
 from davgate.auth.jwt import JwtPolicy
 from davgate.auth.keys import ASYMMETRIC_ALGORITHMS
 from davgate.config import Config
+from davgate.hardening.outbound import OutboundRule
 from davgate.namespace import Namespace
 from davgate.state import StateStore
 
-__all__ = ["PREFIX", "ApiService", "Gateway", "api_folder"]
+__all__ = ["PREFIX", "ApiService", "Gateway", "api_folder", "volumes_folder"]
 
 PREFIX = "/api/v1"
 
@@ -30,6 +32,26 @@ def api_folder(config: Config) -> Path:
         return config.api.folder
     path = getattr(config.state, "path", None)
     return Path(path).parent if path is not None else Path("var").resolve()
+
+
+def volumes_folder(config: Config) -> Path:
+    """``api.volumes``; else ``<api folder>/volumes``, unless that is inside the SQLite state's folder.
+
+    Native volumes are kept apart from the SQLite state file, so that
+    filling them does not fill the folder the store writes to: without
+    ``api.folder`` the API folder is the state file's own, and volumes go
+    beside it, to ``<that folder>-volumes``. A ``api.folder`` of its own
+    (as a shared folder of several replicas is) keeps its volumes inside.
+    Volumes made before infrastructures had ids stay in
+    ``<api folder>/volumes/<name>`` (see :class:`~davgate.api.spaces.Folders`).
+    """
+    if config.api.volumes is not None:
+        return config.api.volumes
+    folder = api_folder(config)
+    if config.api.folder is None and getattr(config.state, "path", None) is not None:
+        folder = folder.resolve()
+        return folder.with_name(f"{folder.name}-volumes")
+    return folder / "volumes"
 
 
 def jwt_policy(config: Config) -> JwtPolicy:
@@ -44,19 +66,23 @@ def jwt_policy(config: Config) -> JwtPolicy:
 class ApiService:
     """Everything behind ``/api/v1`` and the spaces, for one process."""
 
-    def __init__(self, config: Config, store: StateStore, namespace: Namespace) -> None:
+    def __init__(
+        self, config: Config, store: StateStore, namespace: Namespace, refused: Callable[[str], None] | None = None
+    ) -> None:
         self.options, self.store, self.namespace = config.api, store, namespace
+        self.outbound = OutboundRule(config.server.outbound_allow, refused=refused)  # refused: counts refusals
         folder = api_folder(config)
         key = load_signing_key(self.options.key or folder / "api-signing-key.pem")
         self.tokens = ServerTokens(store, key, self.options.token_ttl)
-        folders = Folders(folder)
-        factory = MountFactory(store, folders, Sealer(key))
+        folders = Folders(folder, volumes_folder(config))
+        self.quotas = Quotas(store, self.options, folders)
+        factory = MountFactory(store, folders, Sealer(key), self.quotas, self.outbound)
         self.spaces = LiveSpaces(store, factory, self.tokens, jwt_policy(config))
         namespace.attach(self.spaces)
         self.index = Index(store, namespace, self.spaces, self.options.rescan_rate, self.options.rescan_interval)
         self.registry = Registry(store, namespace, factory, folders)
         self.registry.on_created.append(self.index.seed)
-        self.stager = Stager(store, namespace, self.spaces, self.index, self.options)
+        self.stager = Stager(store, namespace, self.spaces, self.index, self.options, self.outbound)
         self.rescanner = Rescanner(self.index)
         self.router = Router(PREFIX, ApiAuthenticator(self.options.admin_token, self.tokens), self.options.max_body)
         Handlers(self).register(self.router)

@@ -13,16 +13,20 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from davgate.api.checks import is_name
 from davgate.api.credentials import SpaceCredentials, credentials_for
+from davgate.api.quotas import Quotas
 from davgate.api.sealing import Sealer
 from davgate.api.spec import Adaptor, InfraSpec
-from davgate.api.tokens import ServerTokens
+from davgate.api.tokens import ADMIN, ServerTokens
+from davgate.api.volumes import NativeVolume
 from davgate.auth.jwt import JwtPolicy
 from davgate.config import schema
+from davgate.hardening.outbound import OutboundRule
 from davgate.providers import Mount
-from davgate.providers.local import LocalMount
 from davgate.state import InfraRecord, StateStore
 
 __all__ = ["Folders", "LiveSpaces", "MountFactory", "Space"]
@@ -36,35 +40,51 @@ SSH_CONNECTIONS = 2
 
 @dataclass(frozen=True)
 class Folders:
-    """Where the API keeps files: native volumes and enrolled SSH keys, below ``root``."""
+    """Where the API keeps files: enrolled SSH keys below ``root``, native volumes below ``volumes``.
+
+    A volume belongs to its infrastructure's id, so a name taken again
+    starts empty; the volumes of a record stored before ids (its id is its
+    name) stay where they were, below ``root/volumes/<name>``.
+    """
 
     root: Path
+    volumes: Path
 
-    def volume(self, infrastructure: str, adaptor: str) -> Path:
-        return self.root / "volumes" / infrastructure / adaptor
+    def volume(self, record: InfraRecord, adaptor: str) -> Path:
+        if record.legacy:
+            return self.root / "volumes" / record.name / adaptor
+        return self.volumes / record.id / adaptor
 
     def keys(self, infrastructure: str) -> Path:
         return self.root / "api-keys" / infrastructure
 
 
+def owner_registered(store: StateStore, owner: str) -> bool:
+    """Whether ``owner`` is still an API user (the administrator always is)."""
+    return owner == ADMIN or store.api_user_get(owner) is not None
+
+
 class MountFactory:
-    """Makes the Mount of an adaptor of a stored description."""
+    """Makes the Mount of an adaptor of a stored description; its connections go through the outbound rule."""
 
-    def __init__(self, store: StateStore, folders: Folders, sealer: Sealer) -> None:
-        self.store, self.folders, self.sealer = store, folders, sealer
+    def __init__(
+        self, store: StateStore, folders: Folders, sealer: Sealer, quotas: Quotas, outbound: OutboundRule
+    ) -> None:
+        self.store, self.folders, self.sealer, self.quotas, self.outbound = store, folders, sealer, quotas, outbound
 
-    def build(self, infrastructure: str, adaptor: Adaptor) -> Mount:
-        path = f"/{infrastructure}/{adaptor.name}"
-        mount = getattr(self, f"build_{adaptor.type}")(path, infrastructure, adaptor)
+    def build(self, record: InfraRecord, adaptor: Adaptor) -> Mount:
+        path = f"/{record.name}/{adaptor.name}"
+        mount = getattr(self, f"build_{adaptor.type}")(path, record, adaptor)
         mount.use_state(self.store)
         return mount
 
-    def build_native(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
-        root = self.folders.volume(infrastructure, adaptor.name)
+    def build_native(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
+        root = self.folders.volume(record, adaptor.name)
         root.mkdir(parents=True, exist_ok=True)
-        return LocalMount(path, schema.LocalMount(type="local", root=root))
+        room = partial(self.quotas.volume_room, record.owner)
+        return NativeVolume(path, schema.LocalMount(type="local", root=root), room, self.quotas.volume_full)
 
-    def build_sshfs(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+    def build_sshfs(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
         from davgate.providers.sftp import SftpMount
 
         o = adaptor.options
@@ -72,9 +92,9 @@ class MountFactory:
             type="sftp", host=o["host"], user=o["user"], key=Path(o["key"]), port=o["port"], root=o["path"],
             timeout=ADAPTOR_TIMEOUT, connections=SSH_CONNECTIONS,
         )  # fmt: skip
-        return SftpMount(path, options)
+        return SftpMount(path, options, self.outbound.opener("sshfs"))
 
-    def build_s3(self, path: str, infrastructure: str, adaptor: Adaptor) -> Mount:
+    def build_s3(self, path: str, record: InfraRecord, adaptor: Adaptor) -> Mount:
         from davgate.providers.s3 import S3Mount
 
         o = adaptor.options
@@ -83,7 +103,7 @@ class MountFactory:
             secret_key=self.sealer.open(o["sealedSecret"]), region=o.get("region", "us-east-1"),
             prefix=o.get("prefix", ""), timeout=ADAPTOR_TIMEOUT, create_bucket=o.get("create_bucket", False),
         )  # fmt: skip
-        return S3Mount(path, options)
+        return S3Mount(path, options, self.outbound.opener("s3"))
 
 
 @dataclass
@@ -134,25 +154,46 @@ class LiveSpaces:
             for record in records:
                 space = old.get(record.name)
                 if space is None or space.record != record:
-                    space = self.build(record)
-                new[record.name] = space
+                    space = self.build_or_skip(record)
+                if space is not None:
+                    new[record.name] = space
             now = time.monotonic()
             self.retired += [(now, space) for name, space in old.items() if new.get(name) is not space]
             self.spaces = new
             self.close_retired(now - RETIRE_SECONDS)
         return {path: mount for space in new.values() for path, mount in space.mounts.items()}
 
+    def build_or_skip(self, record: InfraRecord) -> Space | None:
+        """The record's space, or None, logged, if it cannot be served: one bad record never stops the others.
+
+        A name the current rule refuses (stored by an older version), a
+        description that cannot be read: the operator can still remove the
+        record by its exact name (``DELETE /api/v1/infrastructure?name=``).
+        """
+        if not is_name(record.name):
+            log.error("infrastructure %a cannot be served: its name is not a valid name; skipped", record.name)
+            return None
+        try:
+            return self.build(record)
+        except Exception as error:  # noqa: BLE001 -- serve the others
+            log.error("infrastructure %s cannot be served: %s: %s; skipped", record.name, type(error).__name__, error)
+            return None
+
     def build(self, record: InfraRecord) -> Space:
         spec = InfraSpec.from_json(record.spec)
         mounts = {}
         for adaptor in spec.adaptors:
+            if not is_name(adaptor.name):
+                log.error("infrastructure %s: adaptor %a cannot be served: not a valid name", record.name, adaptor.name)
+                continue
             try:
-                mount = self.factory.build(record.name, adaptor)
+                mount = self.factory.build(record, adaptor)
             except Exception as error:  # noqa: BLE001 -- serve the adaptors that work
                 log.error("infrastructure %s: adaptor %s cannot be served: %s", record.name, adaptor.name, error)
                 continue
             mounts[mount.path] = mount
-        return Space(record, spec, mounts, credentials_for(spec, record.owner, self.server, self.policy))
+        registered = partial(owner_registered, self.store, record.owner)
+        return Space(record, spec, mounts, credentials_for(spec, record.owner, self.server, self.policy, registered))
 
     def get(self, name: str) -> Space | None:
         return self.spaces.get(name)

@@ -31,12 +31,13 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from davgate.api.checks import BOOLEAN, INTEGER, LIST, OBJECT, TEXT, Kind, fields, name_of
 from davgate.api.errors import BadRequest
 from davgate.auth.keys import parse_users
 
-__all__ = ["Adaptor", "InfraSpec", "Logic", "Secrets", "parse"]
+__all__ = ["Adaptor", "InfraSpec", "Logic", "Secrets", "address_of", "parse", "readable"]
 
 RESERVED_NAMES = frozenset({"api", "metrics", "healthz", "readyz"})
 COMMON_ADAPTOR: dict[str, Kind] = {"expose": TEXT, "caches": LIST}
@@ -63,6 +64,17 @@ class Adaptor:
     name: str
     type: str
     options: dict[str, Any]  # the checked fields, secrets removed
+
+
+def address_of(adaptor: Adaptor) -> tuple[str, int] | None:
+    """The host and port an adaptor connects to (an sshfs host, an s3 endpoint), None for a native one."""
+    o = adaptor.options
+    if adaptor.type == "sshfs":
+        return o["host"], o["port"]
+    if adaptor.type == "s3":
+        endpoint = urlsplit(o["endpoint"])
+        return endpoint.hostname or "", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    return None
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,14 @@ class InfraSpec:
         adaptors = tuple(Adaptor(a.pop("name"), a.pop("type"), a) for a in data.pop("storageAdaptorContainers"))
         logic = tuple(Logic(item.pop("name"), item.pop("type"), item) for item in data.pop("logicContainers"))
         return cls(data.pop("name"), adaptors, logic, data)
+
+
+def readable(text: str) -> InfraSpec | None:
+    """The stored description ``text``, or None if it cannot be read (stored broken, or by an older version)."""
+    try:
+        return InfraSpec.from_json(text)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 @dataclass
@@ -148,9 +168,20 @@ def adaptor(value: Any, where: str, secrets: Secrets) -> Adaptor:
     keep_secret(kind, name, checked, secrets)
     if kind == "sshfs":
         check_sshfs(checked, where)
-    if kind == "s3" and not checked["endpoint"].startswith(("http://", "https://")):
-        raise BadRequest(f"{where}.endpoint: expected an http(s) URL", "invalid_value")
+    if kind == "s3":
+        check_endpoint(checked["endpoint"], f"{where}.endpoint")
     return Adaptor(name, kind, checked)
+
+
+def check_endpoint(url: str, where: str) -> None:
+    """An http(s) URL with a host (and a port, if any, that is a number)."""
+    try:
+        parts = urlsplit(url)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and url.isprintable() and parts.port != 0
+    except ValueError:  # a port that is no number, a broken IPv6 literal
+        usable = False
+    if not usable:
+        raise BadRequest(f"{where}: expected an http(s) URL", "invalid_value")
 
 
 def check_sshfs(checked: dict[str, Any], where: str) -> None:

@@ -12,6 +12,7 @@ import posixpath
 import uuid
 from pathlib import Path
 
+from davgate.hardening.outbound import DIRECT, Opener
 from davgate.providers.sftp.hostkeys import HostKeyCheck
 from davgate.providers.sftp.pool import connect_sshfs
 from davgate.providers.sftp.remote import paramiko, translated
@@ -23,13 +24,13 @@ __all__ = ["revoke"]
 TIMEOUT = 10.0
 
 
-def revoke(host: str, port: int, user: str, key_path: Path, store: StateStore | None) -> bool:
+def revoke(host: str, port: int, user: str, key_path: Path, store: StateStore | None, opener: Opener = DIRECT) -> bool:
     """Remove ``key_path``'s public key from ``user``@``host``'s authorized_keys; True if a line went."""
     key = paramiko.PKey.from_path(str(key_path))
     where = f"{user}@{host}:{port}"
     check = HostKeyCheck(host, port, None, store, f"revoke {where}")
     with translated(where):
-        sshfs = connect_sshfs(host, port, user, check, TIMEOUT, pkey=key)
+        sshfs = connect_sshfs(host, port, user, check, TIMEOUT, pkey=key, opener=opener)
         try:
             return remove_line(sshfs._sftp, key.get_base64().encode())
         finally:

@@ -10,6 +10,11 @@ as ``<infrastructure>/<adaptor>:<path>``. ``id`` is optional (one is made)
 and unique per user; ``webhook`` is optional. All jobs of a request are
 queued, or none.
 
+A job is bound to the infrastructures it names when it is queued (their
+ids go into its route): if one of them is removed, or removed and its
+name taken again, the job fails instead of touching the new one's storage.
+Jobs queued before ids existed carry none and find theirs by name.
+
 Jobs are records in the state store. In every davgate process a scheduler
 thread claims queued jobs for at most ``api.copy_workers`` copy threads
 (a lease per job: two processes never run one job, and the job of a process
@@ -39,10 +44,12 @@ from davgate.api import webhooks
 from davgate.api.checks import TEXT, fields
 from davgate.api.copier import Copier, LeaseLost, Place, Stopped
 from davgate.api.errors import BadRequest, Conflict
+from davgate.api.infrastructures import stored_adaptors
 from davgate.api.query import Index
 from davgate.api.spaces import LiveSpaces
 from davgate.api.tokens import Caller
 from davgate.config.schema import ApiConfig
+from davgate.hardening.outbound import OutboundRefused, OutboundRule
 from davgate.namespace import Namespace
 from davgate.state import CopyJob, InfraRecord, RecordExists, StateStore
 
@@ -50,7 +57,8 @@ __all__ = ["Stager", "parse_jobs", "show"]
 
 log = logging.getLogger("davgate.api.staging")
 
-JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
+JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")  # matched whole (fullmatch)
+WEBHOOK = re.compile(r"https?://[^/\s?#]+")
 MAX_JOBS = 1000
 HOOK_THREADS = 2
 PURGE_SECONDS = 3600.0
@@ -58,37 +66,55 @@ RETRY_SECONDS = 5.0
 
 
 def parse_jobs(
-    body: Any, caller: Caller, infrastructures: list[InfraRecord], webhook_allow: Sequence[str] = ()
+    body: Any,
+    caller: Caller,
+    infrastructures: list[InfraRecord],
+    webhook_allow: Sequence[str],
+    outbound: OutboundRule,
 ) -> list[CopyJob]:
     """The jobs of a ``POST /api/v1/copy`` body, resolved against the caller's infrastructures."""
     items = body if isinstance(body, list) else [body]
     if not items or len(items) > MAX_JOBS:
         raise BadRequest(f"expected 1 to {MAX_JOBS} jobs", "invalid_value")
-    adaptors = {(r.name, a["name"]) for r in infrastructures for a in json.loads(r.spec)["storageAdaptorContainers"]}
+    adaptors = {(record.name, a.name) for record in infrastructures for a in stored_adaptors(record)}
+    ids = {r.name: r.id for r in infrastructures}
     jobs, now = [], time.time()
     for i, item in enumerate(items):
         where = f"[{i}]"
         job = fields(item, where, {"from": TEXT, "to": TEXT}, {"id": TEXT, "webhook": TEXT})
         job_id = job.get("id") or f"copy-{uuid.uuid4().hex}"
-        if not JOB_ID.match(job_id):
+        if not JOB_ID.fullmatch(job_id):
             raise BadRequest(f"{where}.id: expected 1-128 letters, digits, '.', '_', ':', '@' or '-'", "invalid_value")
         webhook = job.get("webhook", "")
-        if webhook and not re.match(r"^https?://[^/\s?#]+", webhook):
-            raise BadRequest(f"{where}.webhook: expected an http(s) URL", "invalid_value")
-        if webhook and not webhooks.allowed(webhook, webhook_allow):
-            raise BadRequest(
-                f"{where}.webhook: this server sends webhooks only below api.webhook_allow", "invalid_value"
-            )
-        route = {
-            "from": resolve(job["from"], f"{where}.from", adaptors),
-            "to": resolve(job["to"], f"{where}.to", adaptors),
-        }
+        if webhook:
+            check_webhook(webhook, f"{where}.webhook", webhook_allow, outbound)
+        source, target = resolve(job["from"], f"{where}.from", adaptors), resolve(job["to"], f"{where}.to", adaptors)
+        route = {"from": source, "to": target, "ids": [ids[source[0]], ids[target[0]]]}
         jobs.append(
             CopyJob(caller.name, job_id, job["from"], job["to"], json.dumps(route), webhook, created=now, updated=now)
         )
     if len({job.id for job in jobs}) < len(jobs):
         raise BadRequest("two jobs have the same id", "invalid_value")
     return jobs
+
+
+def check_webhook(url: str, where: str, webhook_allow: Sequence[str], outbound: OutboundRule) -> None:
+    """A webhook URL davgate may POST to: http(s), below ``api.webhook_allow``, where the outbound rule allows."""
+    if not WEBHOOK.match(url) or not url.isprintable():
+        raise BadRequest(f"{where}: expected an http(s) URL", "invalid_value")
+    if not webhooks.allowed(url, webhook_allow):
+        problem = (
+            "this server sends webhooks only below api.webhook_allow"
+            if webhook_allow
+            else "expected an http(s) URL with a host and a path without '.' or '..' segments"
+        )
+        raise BadRequest(f"{where}: {problem}", "invalid_value")
+    try:
+        outbound.check(webhooks.KIND, *webhooks.address_of(url))
+    except OutboundRefused as refused:
+        raise BadRequest(f"{where}: {refused.reason}", "outbound_refused") from None
+    except OSError:
+        raise BadRequest(f"{where}: the host cannot be resolved", "invalid_value") from None
 
 
 def resolve(text: str, where: str, adaptors: set[tuple[str, str]]) -> list[str]:
@@ -133,9 +159,16 @@ class Stager:
     """This process's share of the staging work: copies, webhooks, cleaning up."""
 
     def __init__(
-        self, store: StateStore, namespace: Namespace, spaces: LiveSpaces, index: Index, options: ApiConfig
+        self,
+        store: StateStore,
+        namespace: Namespace,
+        spaces: LiveSpaces,
+        index: Index,
+        options: ApiConfig,
+        outbound: OutboundRule,
     ) -> None:
         self.store, self.namespace, self.spaces, self.index, self.options = store, namespace, spaces, index, options
+        self.outbound = outbound
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.copies = ThreadPoolExecutor(options.copy_workers, "davgate-api-copy")
         self.hooks = ThreadPoolExecutor(HOOK_THREADS, "davgate-api-webhook")
@@ -206,7 +239,8 @@ class Stager:
         route = json.loads(job.route)
         log.info("copy %s of %s: %s -> %s (start %d)", job.id, job.owner, job.source, job.target, job.attempts)
         try:
-            source, target = self.place(route["from"]), self.place(route["to"])
+            ids = route.get("ids") or [None, None]  # none: queued before jobs were bound to ids
+            source, target = self.place(route["from"], ids[0]), self.place(route["to"], ids[1])
             rel, checksum = self.copier(job).copy(source, target)
         except Stopped:  # this process is stopping: another takes the job at once; this start does not count
             self.store.job_release(job.owner, job.id, self.holder, uncount=True)
@@ -229,11 +263,15 @@ class Stager:
 
         return Copier(report, self.stopping, self.options.copy_rate_limit)
 
-    def place(self, ref: list[str]) -> Place:
+    def place(self, ref: list[str], bound: str | None) -> Place:
+        """Where ``ref`` is now, in the infrastructure of id ``bound`` (if given) and no other."""
         infrastructure, adaptor, path = ref
-        if self.spaces.get(infrastructure) is None:
-            self.namespace.refresh(wait=True)  # made by another process a moment ago?
+        self.namespace.refresh(wait=True)  # made, removed or replaced by another process a moment ago?
         space = self.spaces.get(infrastructure)
+        if space is not None and bound is not None and space.record.id != bound:
+            raise errors.NotFound(
+                f"{adaptor}:/{path}", f"infrastructure {infrastructure} was removed after the job was queued"
+            )
         mount = space.adaptor(adaptor) if space is not None else None
         if mount is None:
             raise errors.NotFound(f"{adaptor}:/{path}", f"adaptor {adaptor} of {infrastructure} is not served")
@@ -259,7 +297,8 @@ class Stager:
             log.warning("webhook of copy %s of %s: not sent, its URL is no longer allowed", job.id, job.owner)
             self.store.webhook_result(job.owner, job.id, self.holder, delivered=False, retry_at=None)
             return
-        delivered = webhooks.deliver(job.webhook, webhooks.payload(job), self.options.webhook_timeout)
+        opener = self.outbound.opener(webhooks.KIND)
+        delivered = webhooks.deliver(job.webhook, webhooks.payload(job), self.options.webhook_timeout, opener)
         now = time.time()
         again = (
             None

@@ -9,11 +9,14 @@ attempts were made. Attempts are records in the state store, so a restart
 neither loses nor repeats a delivered webhook.
 
 A webhook makes davgate send a request where its submitter says, from
-inside the data centre's network. ``api.webhook_allow`` lists the URLs
-webhooks may go to (a URL is allowed below one of them: same scheme, host
-and port, its path under that path); a job whose webhook is elsewhere is
-refused when submitted, and one already queued is not delivered if the list
-no longer allows it.
+inside the data centre's network. So a webhook goes only where the outbound
+rule allows (:mod:`davgate.hardening.outbound`: public addresses, and what
+``server.outbound_allow`` adds), checked when the job is submitted and again
+when connecting. ``api.webhook_allow`` narrows that further: it lists the
+URLs webhooks may go to (a URL is allowed below one of them: same scheme,
+host and port, its path under that path); a job whose webhook is elsewhere
+is refused when submitted, and one already queued is not delivered if the
+list no longer allows it.
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-from collections.abc import Sequence
+import socket
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
+from davgate.hardening.outbound import DIRECT, Opener
 from davgate.state import CopyJob
 
-__all__ = ["allowed", "deliver", "payload", "retry_at"]
+__all__ = ["KIND", "address_of", "allowed", "deliver", "payload", "retry_at"]
 
 log = logging.getLogger("davgate.api.webhooks")
 
 MAX_BACKOFF = 300.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
+KIND = "webhook"  # the outbound rule's name for these connections
 
 
 def allowed(url: str, allow: Sequence[str]) -> bool:
@@ -46,6 +52,12 @@ def allowed(url: str, allow: Sequence[str]) -> bool:
         return not allow or any(below(target, urlsplit(entry)) for entry in allow)
     except ValueError:  # a port that is no number, a broken IPv6 literal
         return False
+
+
+def address_of(url: str) -> tuple[str, int]:
+    """The host and port a webhook URL (one :func:`allowed` accepted) connects to."""
+    target = urlsplit(url)
+    return target.hostname or "", target.port or DEFAULT_PORTS[target.scheme]
 
 
 def below(target: SplitResult, entry: SplitResult) -> bool:
@@ -64,8 +76,8 @@ def payload(job: CopyJob) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def deliver(url: str, body: dict[str, Any], timeout: float) -> bool:
-    """POST ``body`` as JSON to ``url``; True on a 2xx answer. Never raises."""
+def deliver(url: str, body: dict[str, Any], timeout: float, opener: Opener = DIRECT) -> bool:
+    """POST ``body`` as JSON to ``url``, connecting with ``opener``; True on a 2xx answer. Never raises."""
     parts = urlsplit(url)
     where = f"{parts.scheme}://{parts.hostname}:{parts.port or ''}{parts.path}"  # never the query: it may hold a secret
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
@@ -75,6 +87,7 @@ def deliver(url: str, body: dict[str, Any], timeout: float) -> bool:
     data = json.dumps(body).encode("utf-8")
     try:
         connection = cls(parts.hostname or "", parts.port, timeout=timeout)
+        connection._create_connection = opening(opener)  # http.client's seam for opening its socket
         try:
             connection.request("POST", target, data, {"Content-Type": "application/json", "User-Agent": "davgate"})
             status = connection.getresponse().status
@@ -88,6 +101,15 @@ def deliver(url: str, body: dict[str, Any], timeout: float) -> bool:
         return True
     log.warning("webhook %s for job %s answered %d", where, body.get("id"), status)
     return False
+
+
+def opening(opener: Opener) -> Callable[..., socket.socket]:
+    """``opener`` in the shape of ``socket.create_connection``, which http.client calls."""
+
+    def create_connection(address: tuple[str, int], timeout: float | None, source: Any = None) -> socket.socket:
+        return opener(address[0], address[1], timeout)
+
+    return create_connection
 
 
 def retry_at(attempts_before: int, max_attempts: int, backoff: float, now: float) -> float | None:

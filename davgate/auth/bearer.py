@@ -52,7 +52,7 @@ VERIFIED_USER = "davgate.auth.verified_user"
 TOKEN_SCOPES = "davgate.auth.scopes"
 PRIVATE_KEYS = (VERIFIED_USER, TOKEN_SCOPES)
 MAX_HEADER_LENGTH = 32 * 1024
-TOKEN68 = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
+TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # matched whole (fullmatch)
 
 
 class MalformedCredentials(Exception):
@@ -83,7 +83,7 @@ def parse_authorization(header: str | None) -> Credentials | None:
     if not value and looks_like_jwt(scheme):
         return Credentials("bearer", scheme)  # the original system's bare token
     if scheme.lower() == "bearer":
-        if not TOKEN68.match(value):
+        if not TOKEN68.fullmatch(value):
             raise MalformedCredentials("malformed bearer token")
         return Credentials("bearer", value)
     if scheme.lower() == "basic":

@@ -43,7 +43,7 @@ logger = logging.getLogger("davgate.auth")
 
 USER_CLAIMS = ("email", "user", "sub")
 MAX_TOKEN_LENGTH = 16 * 1024
-JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*$")
+JWT_SHAPE = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")  # matched whole (fullmatch)
 Clock = Callable[[], float]
 
 
@@ -86,7 +86,7 @@ class _Remembered:
 
 def looks_like_jwt(text: str) -> bool:
     """True if ``text`` has the shape of a compact JWS (three base64url parts)."""
-    return text.startswith("eyJ") and len(text) <= MAX_TOKEN_LENGTH and bool(JWT_SHAPE.match(text))
+    return text.startswith("eyJ") and len(text) <= MAX_TOKEN_LENGTH and bool(JWT_SHAPE.fullmatch(text))
 
 
 class JwtVerifier:

@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 
-from davgate.config.schema import Config
+from davgate.config.schema import Config, DispelMount
 from davgate.config.validate import Builder, ConfigError, describe
 
 FORBIDDEN_SEGMENTS = {"", ".", ".."}
+MIN_MEMORY_LIMIT = 256 * 1024 * 1024  # bytes: below, a pipeline process cannot even import numpy everywhere
 
 # Parts of the public schema whose backends are not built yet: refused at
 # start with a message saying so, rather than accepted and ignored.
@@ -45,6 +46,7 @@ def parse_config(data: Any, source: str = "", environ: Mapping[str, str] | None 
         check_access(config)
         check_dispel(config)
         check_cache(config)
+        check_outbound(config)
     except ConfigError as error:
         raise ConfigError(error.key, error.problem, source) from None
     return config
@@ -146,9 +148,20 @@ def check_dispel(config: Config) -> None:
         for name, low in (("workers", 1), ("time_limit", 0.001), ("idle_timeout", 0.001), ("tile_size", 16)):
             if getattr(mount, name) < low:
                 raise ConfigError(f"{key}.{name}", f"expected at least {low:g}, got {getattr(mount, name)}")
+        check_dispel_limits(key, mount)
         for name, target in mount.elements.items():
             if ":" not in target:
                 raise ConfigError(f"{key}.elements.{name}", f"expected module:function, got {target!r}")
+
+
+def check_dispel_limits(key: str, mount: DispelMount) -> None:
+    """A memory limit too small for a pipeline process to start is refused; so is a read limit of nothing."""
+    if mount.memory_limit != 0 and mount.memory_limit < MIN_MEMORY_LIMIT:
+        raise ConfigError(
+            f"{key}.memory_limit", f"expected 0 (no limit) or at least {MIN_MEMORY_LIMIT}, got {mount.memory_limit}"
+        )
+    if mount.max_remote_read < 1:
+        raise ConfigError(f"{key}.max_remote_read", f"expected at least 1, got {mount.max_remote_read}")
 
 
 def check_cache(config: Config) -> None:
@@ -162,6 +175,17 @@ def check_cache(config: Config) -> None:
         from davgate.dispel.cache_s3 import check_options
 
         check_options(cache)
+
+
+def check_outbound(config: Config) -> None:
+    """Each ``server.outbound_allow`` entry is a network, an address or a host name, with a port or not."""
+    from davgate.hardening.outbound import parse_entry  # davgate.hardening reads the config: imported when used
+
+    for i, entry in enumerate(config.server.outbound_allow):
+        try:
+            parse_entry(entry)
+        except ValueError as error:
+            raise ConfigError(f"server.outbound_allow[{i}]", str(error)) from None
 
 
 def one_line(error: Exception) -> str:

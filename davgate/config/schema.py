@@ -61,6 +61,7 @@ class ServerConfig:
     max_xml_elements: int = 10_000  # elements in one such body beyond this: 413
     propfind_depth_infinity: bool = False  # serve PROPFIND Depth: infinity (a whole tree in one answer); else 403
     allow_insecure_basic: bool = False  # accept credentials over plain HTTP beyond loopback (see davgate.hardening)
+    outbound_allow: tuple[str, ...] = ()  # non-public places API users may point davgate at: CIDRs, hosts, host:port
     tls_cert: Optional[ExistingFile] = None  # PEM certificate (chain); with tls_key: serve https
     tls_key: Optional[ExistingFile] = None  # PEM private key of tls_cert
     log_format: Literal["text", "json"] = "text"  # json: one object per line (--log-format wins)
@@ -82,11 +83,29 @@ class JwtConfig:
 
 
 @dataclass(frozen=True)
+class ThrottleConfig:
+    """Failed-authentication throttling, per client address and per user name (see davgate.auth.throttle)."""
+
+    failures: int = 10  # failures allowed within window; the next attempts get 429 until one ages out; 0: off
+    window: float = 600.0  # seconds a failure counts
+    max_entries: int = 10_000  # addresses (and user names) tracked per process; the least recently failed go first
+
+    def __post_init__(self) -> None:
+        if self.failures < 0:
+            raise ConfigError("auth.throttle.failures", f"expected 0 (off) or more, got {self.failures}")
+        if self.window <= 0:
+            raise ConfigError("auth.throttle.window", f"expected a positive number of seconds, got {self.window}")
+        if self.max_entries < 1:
+            raise ConfigError("auth.throttle.max_entries", f"expected at least 1, got {self.max_entries}")
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     htpasswd: Optional[ExistingFile] = None
     jwt: Optional[JwtConfig] = None
     anonymous: Literal["none", "read", "write"] = "none"
     realm: str = "davgate"
+    throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
 
 
 @dataclass(frozen=True)
@@ -155,6 +174,8 @@ class DispelMount:
     idle_timeout: float = 300.0  # seconds an idle pipeline process is kept
     tile_size: int = 1024  # pixels: the tiling of windows the tree lists (a template may set its own)
     elements: dict[str, str] = field(default_factory=dict)  # extra elements, name: "module:function"
+    memory_limit: int = 2048 * MiB  # bytes of address space per pipeline process (a run beyond: 507); 0: no limit
+    max_remote_read: int = 256 * MiB  # bytes a pipeline reads at once from a non-local source (beyond: 507)
 
 
 MountConfig = Union[LocalMount, SftpMount, S3Mount, DispelMount]
@@ -203,12 +224,37 @@ class MongoState:
     database: str = "davgate"
 
 
+#: The per-user quotas of the API: ``api.quota_<name>``.
+QUOTAS = ("infrastructures", "metadata_entries", "metadata_bytes", "queued_jobs", "volume_bytes")
+
+
+@dataclass(frozen=True)
+class PostgresState:
+    """A PostgreSQL database every davgate host shares (see davgate.state.postgres, docs/SCALING.md)."""
+
+    type: Literal["postgres"]
+    url: str = field(repr=False)  # postgresql://user:password@host:port/database; its password never shown
+    pool: int = 10  # connections each davgate process opens at most; keep at server.threads or above
+    timeout: float = 5.0  # seconds a call waits to connect, for a pooled connection or another's lock; then 503
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("state.url", "expected a postgresql:// URL")
+        if self.pool < 1:
+            raise ConfigError("state.pool", f"expected at least 1, got {self.pool}")
+        if not self.timeout > 0:
+            raise ConfigError("state.timeout", f"expected a positive number, got {self.timeout}")
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """The management API at /api/v1 (see davgate.api): infrastructures, tokens, query, staging, metadata."""
 
     admin_token: Optional[str] = field(default=None, repr=False)  # the administrator's x-access-token (16+ chars)
-    folder: Optional[Path] = None  # native volumes, enrolled SSH keys; default: the SQLite file's folder (else ./var)
+    folder: Optional[Path] = None  # enrolled SSH keys; default: the SQLite file's folder (else ./var)
+    # native volumes, by infrastructure id; default: <folder>/volumes, but <SQLite file's folder>-volumes when
+    # folder is not set (apart from the state store). Volumes made before ids stay in <folder>/volumes/<name>.
+    volumes: Optional[Path] = None
     key: Optional[Path] = (
         None  # Ed25519 key that signs API tokens, made on first start; default: <folder>/api-signing-key.pem
     )
@@ -227,6 +273,12 @@ class ApiConfig:
     poll_interval: float = 1.0  # seconds between looks at the job queue for work queued by other processes
     job_retention: float = 7 * 24 * 3600  # seconds finished jobs are kept
     max_body: int = 1 * MiB  # largest request body the API reads
+    # What one API user may hold (the administrator's token is not limited); 0: no limit. Over one: 507.
+    quota_infrastructures: int = 20
+    quota_metadata_entries: int = 10_000
+    quota_metadata_bytes: int = 64 * MiB  # of stored JSON text
+    quota_queued_jobs: int = 1000  # copy jobs queued or running
+    quota_volume_bytes: int = 10 * 1024 * MiB  # of files in the user's native volumes
 
     def __post_init__(self) -> None:
         if self.admin_token is not None and len(self.admin_token) < 16:
@@ -239,6 +291,11 @@ class ApiConfig:
                 raise ConfigError(f"api.{name}", f"expected a positive number, got {getattr(self, name)}")
         if self.copy_rate_limit < 0 or self.job_retention < 0:
             raise ConfigError("api", "copy_rate_limit and job_retention cannot be negative")
+        for name in QUOTAS:
+            if getattr(self, f"quota_{name}") < 0:
+                raise ConfigError(
+                    f"api.quota_{name}", f"expected 0 (no limit) or more, got {getattr(self, f'quota_{name}')}"
+                )
 
 
 @dataclass(frozen=True)
@@ -256,7 +313,7 @@ class MetricsConfig:
 class Config:
     """The whole configuration, as read from one file."""
 
-    state: Union[SqliteState, MongoState]
+    state: Union[SqliteState, MongoState, PostgresState]
     mounts: dict[str, MountConfig] = field(default_factory=dict)
     server: ServerConfig = field(default_factory=ServerConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)

@@ -127,6 +127,8 @@ class Builder:
             raise ConfigError(key, f"expected a mapping, got {describe(value)}")
         if "type" not in value:
             raise ConfigError(self.join(key, "type"), "required key is missing")
+        if isinstance(value["type"], str):  # ${NAME} in a type, as in any other choice
+            value = {**value, "type": substitute_env(value["type"], self.join(key, "type"), self.environ)}
         if value["type"] not in by_type:
             names = ", ".join(by_type)
             raise ConfigError(self.join(key, "type"), f"expected one of {names}, got {describe(value['type'])}")

@@ -23,11 +23,12 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import math
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
-from davgate.dispel import png
+from davgate.dispel import colormaps, png, pyramid, stretch
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.tiff import read_window, window_bounds
 
@@ -124,6 +125,94 @@ def read_tiff(data: Any, ctx: Context, page: int = 0, window: Mapping[str, int] 
     return read_window(ctx.input.tiff(), int(page), dict(window) if window is not None else None)
 
 
+@builtin("read_tile")
+def read_tile(
+    data: Any, ctx: Context, page: int = 0, z: int = 0, x: int = 0, y: int = 0, size: int = 256
+) -> np.ndarray:
+    """Tile (x, y) of zoom ``z`` of page ``page``'s pyramid (:mod:`~davgate.dispel.pyramid`), binned from the data."""
+    width, height = page_size(ctx, int(page))
+    spec = pyramid.tile(width, height, int(size), int(z), int(x), int(y))
+    window = read_window(ctx.input.tiff(), int(page), spec.window)
+    return window if spec.factor == 1 else bin_means(window, spec.factor)
+
+
+def page_size(ctx: Context, page: int) -> tuple[int, int]:
+    pages = ctx.input.tiff().pages
+    if not 0 <= page < len(pages):
+        raise OutOfBounds(f"page {page} is out of bounds: the input has {len(pages)} pages (0-{len(pages) - 1})")
+    shape = pages[page].shape  # type: ignore[union-attr]
+    return shape[1], shape[0]
+
+
+def bin_means(data: np.ndarray, factor: int) -> np.ndarray:
+    """Means of ``factor`` x ``factor`` blocks; blocks cut by the edge average what they have."""
+    import numpy as np
+
+    height, width = -(-data.shape[0] // factor) * factor, -(-data.shape[1] // factor) * factor
+    padded = np.zeros((height, width, *data.shape[2:]), dtype=np.float64)
+    counts = np.zeros((height, width), dtype=np.float64)
+    padded[: data.shape[0], : data.shape[1]] = data
+    counts[: data.shape[0], : data.shape[1]] = 1
+    shape = (height // factor, factor, width // factor, factor)
+    sums = padded.reshape(*shape, *data.shape[2:]).sum(axis=(1, 3))
+    taken = counts.reshape(shape).sum(axis=(1, 3))
+    means = sums / (taken if data.ndim == 2 else taken[..., None])
+    return np.rint(means).astype(data.dtype) if data.dtype.kind in "ui" else means.astype(data.dtype)
+
+
+@builtin("stretch_page")
+def stretch_page(
+    data: np.ndarray,
+    ctx: Context,
+    page: int = 0,
+    low: float = 2.0,
+    high: float = 98.0,
+    rescale: Mapping[str, int] | None = None,
+) -> np.ndarray:
+    """An 8-bit copy stretched by the percentiles of the whole page, so that a pyramid's tiles agree.
+
+    The percentiles are taken once per page and pipeline process, from a
+    sample of at most about a million pixels spread over the page.
+    """
+    if rescale is not None:
+        return stretch.between(data, float(rescale["start"]), float(rescale["end"]))
+    if not 0 <= float(low) <= float(high) <= 100:
+        raise OutOfBounds(f"a stretch takes percentiles 0 <= low <= high <= 100, got {low:g}-{high:g}")
+    return stretch.between(data, *page_percentiles(ctx, int(page), float(low), float(high)))
+
+
+PAGE_PERCENTILES: dict[tuple[str, str, int, float, float], tuple[float, float]] = {}
+PAGE_PERCENTILES_KEPT = 64
+
+
+def page_percentiles(ctx: Context, page: int, low: float, high: float) -> tuple[float, float]:
+    key = (ctx.input.rel, ctx.input.etag, page, low, high)
+    found = PAGE_PERCENTILES.get(key)
+    if found is None:
+        width, height = page_size(ctx, page)
+        step = max(1, math.isqrt(width * height // stretch.SAMPLE))
+        sample = read_window(ctx.input.tiff(), page)[::step, ::step]
+        bottom, top = stretch.percentiles(sample.ravel(), (low, high))
+        found = PAGE_PERCENTILES[key] = (bottom, top)
+        while len(PAGE_PERCENTILES) > PAGE_PERCENTILES_KEPT:
+            PAGE_PERCENTILES.pop(next(iter(PAGE_PERCENTILES)))
+    return found
+
+
+@builtin("pad")
+def pad(data: np.ndarray, ctx: Context, size: int = 256) -> np.ndarray:
+    """An 8-bit image placed in the top left of a transparent ``size`` x ``size`` RGBA square (a whole tile)."""
+    import numpy as np
+
+    if data.dtype != np.uint8 or data.ndim not in (2, 3) or data.shape[0] > size or data.shape[1] > size:
+        raise ExecutionFailed(f"pad takes an 8-bit image of at most {size} x {size}, not {data.dtype} {data.shape}")
+    square = np.zeros((int(size), int(size), 4), dtype=np.uint8)
+    height, width = data.shape[:2]
+    square[:height, :width, :3] = data[..., None] if data.ndim == 2 else data[..., :3]
+    square[:height, :width, 3] = 255
+    return square
+
+
 @builtin("read_tiff_stack")
 def read_tiff_stack(data: Any, ctx: Context) -> np.ndarray:
     """Every page of the input TIFF as one array (pages first)."""
@@ -172,29 +261,59 @@ def downsample(data: np.ndarray, ctx: Context, factor: int = 2, method: str = "m
 
 
 @builtin("stretch_8bit")
-def stretch_8bit(data: np.ndarray, ctx: Context, low: float = 2.0, high: float = 98.0) -> np.ndarray:
-    """A contrast-stretched 8-bit copy: the ``low`` and ``high`` percentiles become 0 and 255."""
+def stretch_8bit(
+    data: np.ndarray, ctx: Context, low: float = 2.0, high: float = 98.0, rescale: Mapping[str, int] | None = None
+) -> np.ndarray:
+    """A contrast-stretched 8-bit copy: the ``low`` and ``high`` percentiles become 0 and 255.
+
+    ``rescale`` (``{start, end}``, values of the data) takes fixed bounds
+    instead, so that previews of several windows compare.
+    """
+    if not 0 <= float(low) <= float(high) <= 100:
+        raise OutOfBounds(f"a stretch takes percentiles 0 <= low <= high <= 100, got {low:g}-{high:g}")
+    if rescale is not None:
+        return stretch.between(data, float(rescale["start"]), float(rescale["end"]))
+    return stretch.to_8bit(data, low, high)
+
+
+@builtin("colormap")
+def colormap(data: np.ndarray, ctx: Context, name: str = "grey") -> np.ndarray:
+    """An 8-bit grey image through a colormap (``grey`` leaves it as it is): RGB."""
     import numpy as np
 
-    values = data.ravel()
-    step = max(1, values.size // 1_000_000)
-    sample = values[::step].astype(np.float64)
-    if sample.size == 0:
-        return np.zeros(data.shape, dtype=np.uint8)
-    bottom, top = np.percentile(sample, [float(low), float(high)])
-    if top <= bottom:
-        return np.where(data > bottom, 255, 0).astype(np.uint8)
-    scaled = (data.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+    if name not in colormaps.NAMES:
+        raise OutOfBounds(f"unknown colormap {name!r} (known: {', '.join(colormaps.NAMES)})")
+    if data.dtype != np.uint8 or data.ndim != 2:
+        raise ExecutionFailed(f"colormap takes an 8-bit grey image, not {data.dtype} of shape {data.shape}")
+    return data if name == "grey" else colormaps.table(name)[data]
+
+
+@builtin("fit")
+def fit(data: np.ndarray, ctx: Context, size: int | None = None) -> np.ndarray:
+    """At most ``size`` pixels on the longer side, by whole-number mean binning (None: as it is)."""
+    if size is None:
+        return data
+    factor = -(-max(data.shape[:2]) // int(size))
+    return data if factor <= 1 else downsample(data, ctx, factor=factor)
+
+
+STATISTICS_PERCENTILES = (1, 2, 5, 25, 50, 75, 95, 98, 99)
+HISTOGRAM_BINS = 64
 
 
 @builtin("statistics")
-def statistics(data: np.ndarray, ctx: Context) -> dict[str, Any]:
-    """Shape, type, min, max, mean, standard deviation and median of an array."""
+def statistics(data: np.ndarray, ctx: Context, bins: int = HISTOGRAM_BINS) -> dict[str, Any]:
+    """Shape, type, min, max, mean, standard deviation, median, percentiles and a histogram of an array.
+
+    Exactly what NumPy computes (``np.percentile``'s linear method;
+    ``np.histogram`` with ``bins`` equal bins from min to max).
+    """
     import numpy as np
 
     if data.size == 0:
         return {"shape": list(data.shape), "dtype": str(data.dtype), "count": 0}
+    counts, edges = np.histogram(data, bins=int(bins))
+    found = np.percentile(data, STATISTICS_PERCENTILES)
     return {
         "shape": list(data.shape),
         "dtype": str(data.dtype),
@@ -204,6 +323,8 @@ def statistics(data: np.ndarray, ctx: Context) -> dict[str, Any]:
         "mean": float(data.mean(dtype=np.float64)),
         "std": float(data.std(dtype=np.float64)),
         "median": float(np.median(data)),
+        "percentiles": {str(q): float(v) for q, v in zip(STATISTICS_PERCENTILES, found)},
+        "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
     }
 
 
@@ -220,8 +341,12 @@ def encode_tiff(data: np.ndarray, ctx: Context, compression: str | None = None) 
 
 
 @builtin("encode_png")
-def encode_png(data: np.ndarray, ctx: Context, level: int = 6) -> None:
-    """An 8-bit or 16-bit grey, RGB or RGBA PNG."""
+def encode_png(data: np.ndarray, ctx: Context, level: int = 1) -> None:
+    """An 8-bit or 16-bit grey, RGB or RGBA PNG; zlib ``level`` 1 by default.
+
+    Previews are made while a person waits: higher levels cost many times
+    the time for a few percent fewer bytes (BENCHMARKS.md, P14).
+    """
     png.write(ctx.output, data, level=int(level))
 
 

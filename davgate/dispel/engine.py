@@ -17,11 +17,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from davgate import errors
+from davgate.dispel import pyramid, sizes
 from davgate.dispel.cache import Blob, DispelCache, file_digest
 from davgate.dispel.counting import EXECUTIONS, counter_name
 from davgate.dispel.errors import (
@@ -34,7 +35,7 @@ from davgate.dispel.executor import STARTUP_TIMEOUT, Executor
 from davgate.dispel.flight import SingleFlight
 from davgate.dispel.params import GridParam, IntegerParam, Param, Selection
 from davgate.dispel.pipeline import Job
-from davgate.dispel.templates import REF, Template, TemplateSet
+from davgate.dispel.templates import PYRAMID_KINDS, REF, BrowseHint, Template, TemplateSet
 from davgate.dispel.tiff import NotATiff, TiffHeader, read_header
 from davgate.providers import Entry, Mount
 from davgate.state import CacheEntry, StateStore
@@ -139,8 +140,8 @@ class Engine:
                     )
                 continue
             page_index = named.get(hint.page, 0) if hint.page else 0
-            if not 0 <= page_index < len(pages):
-                continue
+            if not 0 <= page_index < len(pages) or hint.kind in PYRAMID_KINDS:
+                continue  # a pyramid's tiles are checked where they are made (read_tile): 404 outside
             page, window = pages[page_index], named[name]
             if window["x1"] > page.width or window["y1"] > page.height:
                 text = template.param(name).text(window)
@@ -200,8 +201,10 @@ class Engine:
         page_index = named.get(hint.page, 0) if hint.page else 0
         if not 0 <= page_index < len(pages):
             return []
-        width, height = hint.size or (self.tile_size, self.tile_size)
         page = pages[page_index]
+        if hint.kind in PYRAMID_KINDS:
+            return [param.text(v) for v in pyramid_values(hint, page.width, page.height, named)]
+        width, height = hint.size or (self.tile_size, self.tile_size)
         return [
             param.text({"x0": x, "x1": min(x + width, page.width), "y0": y, "y1": min(y + height, page.height)})
             for y in range(0, page.height, height)
@@ -217,6 +220,7 @@ class Engine:
         assert located.entry is not None
         material = [
             KEY_VERSION, template.name, template.digest, list(selection.texts), selection.output,
+            [text for _, _, text in selection.options],
             located.mount.path, located.rel, located.entry.etag, self.elements,
         ]  # fmt: skip
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()
@@ -225,6 +229,12 @@ class Engine:
         """The size of a cached result, from the index (no backend call: listings ask for many)."""
         entry = self.store.cache_get(key)
         return entry.size if entry else None
+
+    def predicted_size(self, template: Template, selection: Selection, located: Located) -> int | None:
+        """A result's size before it is made, where its output allows it (:mod:`davgate.dispel.sizes`)."""
+        if not located.complete or located.entry is None:
+            return None
+        return sizes.predicted(template.job_steps(selection), self.header(located))
 
     def result(self, template: Template, selection: Selection, located: Located) -> Blob:
         """The result's blob, open: from the cache (a hit), or made once (single-flight; a miss)."""
@@ -319,7 +329,8 @@ class Engine:
 
 
 def params_text(selection: Selection) -> str:
-    return "/".join(selection.texts) + f".{selection.output}"
+    given = "&".join(f"{name}={text}" for name, _, text in selection.options if text)
+    return "/".join(selection.texts) + f".{selection.output}" + (f"?{given}" if given else "")
 
 
 def determined_path(template: Template, fixed: int, texts: tuple[str, ...]) -> tuple[str, bool]:
@@ -396,3 +407,17 @@ def local_path(mount: Mount, rel: str) -> str | None:
         return mount.resolve(rel)
     except errors.StorageError:
         return None
+
+
+def pyramid_values(hint: BrowseHint, width: int, height: int, named: Mapping[str, Any]) -> range:
+    """The zoom levels of a page's pyramid, or its columns or rows of tiles at the chosen zoom."""
+    assert hint.size is not None
+    size = hint.size[0]
+    top = pyramid.deepest(width, height, size)
+    if hint.kind == "zooms":
+        return range(top + 1)
+    z = named.get(hint.zoom or "", 0)
+    if not 0 <= z <= top:
+        return range(0)
+    columns, rows = pyramid.grid(width, height, size, z)
+    return range(columns if hint.kind == "columns" else rows)

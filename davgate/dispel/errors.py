@@ -44,6 +44,12 @@ class WrongCount(DispelError):
     status = 400
 
 
+class BadOption(DispelError):
+    """A result's query names an option the template does not have, or one twice."""
+
+    status = 400
+
+
 class InputNotFound(DispelError):
     status = 404
 
@@ -70,12 +76,19 @@ class TimedOut(DispelError):
     status = 504
 
 
+class OverLimit(DispelError):
+    """A run needs more than the mount allows: memory (``memory_limit``) or one read (``max_remote_read``)."""
+
+    status = 507
+
+
 BY_STATUS: dict[int, type[DispelError]] = {
     400: OutOfBounds,
     403: ReadOnly,
     404: InputNotFound,
     500: ExecutionFailed,
     504: TimedOut,
+    507: OverLimit,
 }
 
 

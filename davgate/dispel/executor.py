@@ -11,6 +11,18 @@ Each process is a fresh interpreter (``python -m davgate.dispel.worker``),
 never a fork of the threaded server; it talks over a socket pair (see
 :mod:`davgate.dispel.worker`). It inherits the server's ``sys.path``, so
 elements installed beside davgate load there too.
+
+Limits, so that one template cannot take the server down:
+
+- ``memory_limit``: each process's address space is capped; a run that
+  needs more fails with 507 and its process is replaced (a process that
+  ran out of memory is not trusted with another run). Numerical libraries
+  run one thread per process unless the environment says otherwise, so
+  that their per-thread buffers fit the cap on machines with many cores.
+- ``max_read``: an input that is not a local file is read through the
+  server, which answers each read of a process in parts of at most
+  :data:`READ_PART` bytes (the server never holds more of one run's input
+  than that), and refuses with 507 a single read larger than ``max_read``.
 """
 
 from __future__ import annotations
@@ -25,29 +37,42 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from davgate.dispel.errors import (
     DispelError,
     ExecutionFailed,
+    OverLimit,
     TimedOut,
     from_status,
     one_line,
 )
-from davgate.dispel.pipeline import Job, Outcome
+from davgate.dispel.pipeline import Job, MiB, Outcome
+
+if TYPE_CHECKING:
+    from davgate.config.schema import DispelMount
 
 log = logging.getLogger("davgate.dispel.executor")
 STARTUP_TIMEOUT = 60.0
+READ_PART = 4 * MiB  # the most the server reads and sends at once for a process's input
+ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 class PipelineProcess:
     """One ``davgate.dispel.worker`` process and its end of the socket."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], memory_limit: int = 0) -> None:
         parent, child = socket.socketpair()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "davgate.dispel.worker", str(child.fileno())],
+                [
+                    sys.executable,
+                    "-m",
+                    "davgate.dispel.worker",
+                    str(child.fileno()),
+                    str(os.getpid()),
+                    str(memory_limit),
+                ],
                 pass_fds=(child.fileno(),),
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -97,17 +122,37 @@ class PipelineProcess:
 class Executor:
     """Runs jobs in at most ``workers`` pipeline processes."""
 
-    def __init__(self, workers: int, *, idle_timeout: float = 300.0, startup_timeout: float = STARTUP_TIMEOUT) -> None:
+    def __init__(
+        self,
+        workers: int,
+        *,
+        idle_timeout: float = 300.0,
+        startup_timeout: float = STARTUP_TIMEOUT,
+        memory_limit: int = 0,
+        max_read: int = 256 * MiB,
+    ) -> None:
         self.workers = max(1, workers)
         self.idle_timeout = idle_timeout
         self.startup_timeout = startup_timeout
+        self.memory_limit = memory_limit
+        self.max_read = max_read
         self._slots = threading.BoundedSemaphore(self.workers)
         self._lock = threading.Lock()
         self._idle: list[PipelineProcess] = []
         self._all: set[PipelineProcess] = set()
         self._closed = threading.Event()
         self._reaper: threading.Thread | None = None
-        self._env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._env = {**ONE_THREAD, **os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+    @classmethod
+    def for_mount(cls, options: DispelMount) -> Executor:
+        """The pool a dispel mount's options describe."""
+        return cls(
+            options.workers,
+            idle_timeout=options.idle_timeout,
+            memory_limit=options.memory_limit,
+            max_read=options.max_remote_read,
+        )
 
     def run(
         self,
@@ -142,7 +187,7 @@ class Executor:
                 if process.alive():
                     return process
                 self._forget(process)
-            process = PipelineProcess(self._env)
+            process = PipelineProcess(self._env, self.memory_limit)
             self._all.add(process)
             self._start_reaper()
         try:
@@ -170,10 +215,7 @@ class Executor:
                         stream = self._open_input(process, job, reader)
                     self._answer_read(process, stream, message[1], message[2])
                     continue
-                self._give_back(process)
-                if message[0] == "done":
-                    return message[1]
-                raise from_status(message[1], message[2])
+                return self._finish(process, message)
         except (EOFError, OSError, BrokenPipeError):
             self._discard(process)
             raise ExecutionFailed(f"the pipeline process of {job.template} died ({process.exit_status()})") from None
@@ -181,15 +223,31 @@ class Executor:
             if stream is not None:
                 stream.close()
 
+    def _finish(self, process: PipelineProcess, message: tuple) -> Outcome:
+        """The outcome of a run that ended; its process goes back to the pool unless it ran out of memory."""
+        if message[0] == "done":
+            self._give_back(process)
+            return message[1]
+        error = from_status(message[1], message[2])
+        if isinstance(error, OverLimit):
+            self._discard(process)
+        else:
+            self._give_back(process)
+        raise error
+
     def _open_input(self, process: PipelineProcess, job: Job, reader: Callable[[], BinaryIO] | None) -> BinaryIO:
         if reader is None:
             raise ExecutionFailed(f"input {job.input_rel} has no reader")
         return reader()
 
     def _answer_read(self, process: PipelineProcess, stream: BinaryIO, offset: int, size: int) -> None:
+        """Send up to :data:`READ_PART` bytes at ``offset``; the process asks again for the rest."""
+        if size > self.max_read:
+            process.conn.send(("readerror", OverLimit.status, self._too_large(size)))
+            return
         try:
             stream.seek(offset)
-            parts, left = [], size
+            parts, left = [], min(size, READ_PART)
             while left > 0:
                 part = stream.read(left)
                 if not part:
@@ -201,6 +259,12 @@ class Executor:
             process.conn.send(("readerror", error.status, error.reason))
         except Exception as error:  # noqa: BLE001 - a storage error: the run fails, the process lives on
             process.conn.send(("readerror", 500, one_line(f"reading the input failed: {error}")))
+
+    def _too_large(self, size: int) -> str:
+        return (
+            f"the pipeline reads {size} bytes of its input at once; reads from a source that is not a local "
+            f"folder may have at most {self.max_read} bytes (the dispel mount's max_remote_read)"
+        )
 
     def _give_back(self, process: PipelineProcess) -> None:
         process.last_used = time.monotonic()

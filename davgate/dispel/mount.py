@@ -10,6 +10,11 @@ gzip, file name).
 The mount is built like every other from its configuration; the
 application then calls :meth:`DispelMount.attach` with a lookup of the
 other mounts (its ``source`` among them), the state store and the cache.
+
+A result, a cached result and a listing show what the template reads from
+its source mount, so :meth:`DispelMount.reads` names that for the access
+control (:mod:`davgate.access`): a request reads there under the source
+mount's rules and the token's scopes, as if it asked the source itself.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 from davgate import errors
 from davgate.dispel.cache import DispelCache
 from davgate.dispel.elements import Registry
-from davgate.dispel.engine import Engine
+from davgate.dispel.engine import Engine, determined_path
 from davgate.dispel.errors import DispelError, ReadOnly, to_dav_error
 from davgate.dispel.executor import Executor
 from davgate.dispel.templates import TemplateSet
@@ -55,7 +60,7 @@ class DispelMount(Mount):
             source=options.source,
             store=store,
             cache=cache,
-            executor=Executor(options.workers, idle_timeout=options.idle_timeout),
+            executor=Executor.for_mount(options),
             time_limit=options.time_limit,
             tile_size=options.tile_size,
             elements=elements,
@@ -75,8 +80,9 @@ class DispelMount(Mount):
             return memo[path]
         if self.is_write(environ):
             raise to_dav_error(ReadOnly(f"{self.path} is read-only: DISPEL paths cannot be written"))
+        query = environ.get("QUERY_STRING", "") if path == environ.get("PATH_INFO") else ""  # the request's own target
         with translated():
-            node = self.resolve(rel)
+            node = resolve(self.require_engine(), rel, query)
         memo[path] = self.make_resource(path, environ, node)
         return memo[path]
 
@@ -91,6 +97,31 @@ class DispelMount(Mount):
             destination = unquote(urlsplit(environ.get("HTTP_DESTINATION", "")).path)
             return tuple(s for s in destination.split("/") if s)[: len(self.segments)] == self.segments
         return False
+
+    def reads(self, rel: str) -> list[str]:
+        """The namespace path a request for ``rel`` reads: its template's input, as far as ``rel`` determines it.
+
+        The root lists template names only (and those whose source the user
+        may not read are left out of it, :mod:`davgate.dispel.tree`). An
+        unknown template reads nothing (the request is a 404); parameters
+        that do not parse could name anything on the source, so the whole
+        source mount is what they read.
+        """
+        segments = [s for s in rel.split("/") if s]
+        if not segments:
+            return []
+        engine = self.require_engine()
+        try:
+            template = engine.templates.get(segments[0])
+        except DispelError:
+            return []
+        source = "/" + (template.input_mount or engine.source).strip("/")
+        try:
+            selection = template.parse(segments[1:])
+        except DispelError:
+            return [source]
+        path, _complete = determined_path(template, len(selection.values), selection.texts)
+        return [f"{source}/{path}" if path else source]
 
     def resolve(self, rel: str) -> Node:
         """The node at ``rel``; raises DispelError (404 unknown template, 400 bad parameters, ...)."""

@@ -12,6 +12,10 @@ Types: ``integer`` (``min``, ``max``), ``digits`` (``min_length``,
 strftime pattern), ``grid`` and ``range`` (``pattern`` of named whole
 numbers such as ``x0-x1-y0-y1``, end-exclusive intervals), ``enumeration``
 (``values``).
+
+A template may also declare *options*: typed like parameters, each with a
+default, given in a result's query (``.../0-1200-0-400.png?colormap=viridis``)
+and, like parameters, part of the cache key by their canonical text.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl
 
-from davgate.dispel.errors import BadParameter, WrongCount
+from davgate.dispel.errors import BadOption, BadParameter, WrongCount
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_INTEGER_DIGITS = 18
@@ -353,23 +358,94 @@ def param_from_spec(spec: Any, key: str) -> Param:
 
 
 @dataclass(frozen=True)
+class Option:
+    """A template's option: a typed value from the result's query, or ``default`` (None: not set)."""
+
+    param: Param
+    default: Any = None
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+
+def option_from_spec(spec: Any, key: str) -> Option:
+    """Build one option from its YAML mapping (a parameter's, plus ``default``); errors name ``key``."""
+    if not isinstance(spec, Mapping):
+        raise TemplateError(key, "expected a mapping with name, type and default")
+    param = param_from_spec({k: v for k, v in spec.items() if k != "default"}, key)
+    default = spec.get("default")
+    if default is None:
+        return Option(param)
+    try:
+        return Option(param, param.parse(str(default)))
+    except BadParameter as error:
+        raise TemplateError(f"{key}.default", f"expected {error.expected}, got {default!r}") from None
+
+
+@dataclass(frozen=True)
 class Selection:
     """Parsed parameters of a path: all of them (a result) or the first few (a folder)."""
 
     values: tuple[Any, ...]
     texts: tuple[str, ...]
     output: str | None = None  # the chosen output, for a complete selection
+    options: tuple[tuple[str, Any, str], ...] = ()  # a result's options: name, value, canonical text ("": the default)
 
     @property
     def complete(self) -> bool:
         return self.output is not None
 
     def named(self, params: Sequence[Param]) -> dict[str, Any]:
-        return {p.name: v for p, v in zip(params, self.values)}
+        return {p.name: v for p, v in zip(params, self.values)} | {name: v for name, v, _ in self.options}
+
+    def option_texts(self) -> dict[str, str]:
+        return {name: text for name, _, text in self.options}
+
+
+MAX_QUERY = 2048  # characters of a result's query
+
+
+def parse_options(options: Sequence[Option], query: str, output: str) -> tuple[tuple[str, Any, str], ...]:
+    """The options of a result from its query, in declaration order, defaults filled in.
+
+    ``options`` are those the chosen ``output`` uses; naming another is an error.
+    """
+    if len(query) > MAX_QUERY:
+        raise BadOption(f"the query is longer than {MAX_QUERY} characters")
+    known = {option.name: option for option in options}
+    given: dict[str, str] = {}
+    for name, text in parse_qsl(query, keep_blank_values=True):
+        if name not in known:
+            allowed = ", ".join(known) or "none"
+            raise BadOption(f"unknown option {shorten_name(name)!r} for .{output} (its options: {allowed})")
+        if name in given:
+            raise BadOption(f"option {name!r} is given twice")
+        given[name] = text
+    chosen = []
+    for option in options:
+        value = parse_option(option, given[option.name]) if option.name in given else option.default
+        chosen.append((option.name, value, "" if value == option.default else option.param.text(value)))
+    return tuple(chosen)
+
+
+def parse_option(option: Option, text: str) -> Any:
+    try:
+        return option.param.parse(text)
+    except BadParameter as error:
+        raise BadOption(f"option {option.name!r}: expected {error.expected}, got {shorten_name(text)!r}") from None
+
+
+def shorten_name(name: str) -> str:
+    return name if len(name) <= 40 else name[:37] + "..."
 
 
 def parse_segments(
-    params: Sequence[Param], outputs: Sequence[str], default_output: str, segments: Sequence[str], usage: str
+    params: Sequence[Param],
+    outputs: Sequence[str],
+    default_output: str,
+    segments: Sequence[str],
+    usage: str,
 ) -> Selection:
     """Parse the segments after the template name.
 

@@ -10,6 +10,7 @@ output file (or returns its bytes).
 from __future__ import annotations
 
 import io
+import resource
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from davgate.dispel.cache import file_digest
-from davgate.dispel.errors import DispelError, ExecutionFailed
+from davgate.dispel.errors import DispelError, ExecutionFailed, OverLimit
 
 if TYPE_CHECKING:
     import tifffile
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from davgate.dispel.elements import Registry
 
 OPEN_TIFFS = 4  # local TIFF files a pipeline process keeps open between jobs
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -165,13 +167,27 @@ def call(registry: Registry, name: str, data: Any, context: Context, args: Mappi
     except DispelError:
         raise
     except MemoryError:
-        raise ExecutionFailed(f"element {name} ran out of memory") from None
+        raise out_of_memory(f"element {name}") from None
     except Exception as error:
         raise ExecutionFailed(f"element {name} failed: {type(error).__name__}: {error}") from error
 
 
+def out_of_memory(what: str) -> OverLimit:
+    """The 507 of a run that needed more memory than its process may have (``memory_limit``)."""
+    limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if limit == resource.RLIM_INFINITY:
+        return OverLimit(f"{what} ran out of memory")
+    return OverLimit(
+        f"{what} needs more memory than a pipeline process may use ({limit // MiB} MiB, the dispel mount's memory_limit)"
+    )
+
+
 class RemoteReader(io.RawIOBase):
-    """A seekable stream whose reads are answered by another process (see executor)."""
+    """A seekable stream whose reads are answered by another process (see executor).
+
+    An answer may be shorter than asked for (the server sends a large read in
+    parts); ``io.BufferedReader`` asks again for the rest.
+    """
 
     def __init__(self, fetch: Callable[[int, int], bytes], size: int) -> None:
         self.fetch = fetch

@@ -22,7 +22,7 @@ FILTER_UP = 2
 ROWS_PER_BLOCK = 256
 
 
-def write(out: BinaryIO, data: np.ndarray, *, level: int = 6) -> None:
+def write(out: BinaryIO, data: np.ndarray, *, level: int = 1) -> None:
     import numpy as np
 
     image = np.asarray(data)

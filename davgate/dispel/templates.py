@@ -17,7 +17,10 @@ A template ``<name>.yaml`` in the templates folder declares:
 - optional ``filename`` (a pattern, for Content-Disposition), ``browse``
   (how the tree lists parameters that are not in the input path:
   ``{list: pages}`` or ``{list: windows, page: <param>, size: [w, h]}``),
-  ``time_limit`` (seconds) and ``description``.
+  ``time_limit`` (seconds) and ``description``;
+- optional ``options``: typed like parameters, each with a ``default``
+  (none: not set), given in a result's query and used in steps like
+  parameters (``"{colormap}"``).
 
 The template's definition digest is part of every cache key, so editing the
 file makes new results; :class:`TemplateSet` notices edits by ``stat``.
@@ -32,7 +35,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,13 @@ from davgate.dispel.elements import Registry
 from davgate.dispel.errors import TemplateInvalid, UnknownTemplate
 from davgate.dispel.params import (
     GridParam,
+    Option,
     Param,
     Selection,
     TemplateError,
+    option_from_spec,
     param_from_spec,
+    parse_options,
     parse_segments,
 )
 
@@ -56,7 +62,7 @@ REF = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\}")
 SUFFIXES = (".yaml", ".yml")
 TOP_KEYS = {
     "description", "parameters", "input", "pipeline", "outputs", "default_output",
-    "listed_outputs", "filename", "browse", "time_limit",
+    "listed_outputs", "filename", "browse", "time_limit", "options",
 }  # fmt: skip
 TEXT_LIKE = frozenset(
     {"application/json", "application/xml", "application/csv", "application/x-ndjson", "application/yaml"}
@@ -71,14 +77,41 @@ class Output:
     steps: tuple[Step, ...]
     gzip: bool
 
+    @functools.cached_property
+    def uses(self) -> frozenset[str]:
+        """The names this output's steps refer to (its options among them)."""
+        return references(self.steps)
+
+
+def references(steps: tuple[Step, ...]) -> frozenset[str]:
+    found: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, str):
+            found.update(match.group(1) for match in REF.finditer(value))
+        elif isinstance(value, list):
+            for item in value:
+                visit(item)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                visit(item)
+
+    for _, args in steps:
+        visit(args)
+    return frozenset(found)
+
 
 @dataclass(frozen=True)
 class BrowseHint:
-    """How the tree lists a parameter from the input's header: TIFF pages or windows."""
+    """How the tree lists a parameter from the input's header: TIFF pages, windows, or a tile pyramid's levels."""
 
-    kind: str  # "pages" | "windows"
-    page: str | None = None  # windows: the parameter holding the page index
-    size: tuple[int, int] | None = None  # windows: tile width and height
+    kind: str  # "pages" | "windows" | "zooms" | "columns" | "rows"
+    page: str | None = None  # the parameter holding the page index
+    size: tuple[int, int] | None = None  # windows: tile width and height; a pyramid's: its tile size twice
+    zoom: str | None = None  # columns and rows: the parameter holding the zoom level
+
+
+PYRAMID_KINDS = ("zooms", "columns", "rows")
 
 
 @dataclass(frozen=True)
@@ -97,6 +130,7 @@ class Template:
     filename: str | None = None
     browse: Mapping[str, BrowseHint] = field(default_factory=dict)
     time_limit: float | None = None
+    options: tuple[Option, ...] = ()
 
     @functools.cached_property
     def usage(self) -> str:
@@ -109,11 +143,26 @@ class Template:
     def index(self, name: str) -> int:
         return next(i for i, p in enumerate(self.params) if p.name == name)
 
-    def parse(self, segments: list[str]) -> Selection:
-        return parse_segments(self.params, tuple(self.outputs), self.default_output, segments, self.usage)
+    def parse(self, segments: list[str], query: str = "") -> Selection:
+        """The selection of a path; a result's options come from ``query`` (a folder's query is not read)."""
+        selection = parse_segments(self.params, tuple(self.outputs), self.default_output, segments, self.usage)
+        if selection.output is None:
+            return selection
+        return self.result(selection, selection.output, query)
+
+    def result(self, selection: Selection, output: str, query: str = "") -> Selection:
+        """The result ``output`` of a full selection, with the options of ``query`` (or their defaults)."""
+        used = self.outputs[output].uses | self.uses
+        chosen = [option for option in self.options if option.name in used]
+        return replace(selection, output=output, options=parse_options(chosen, query, output))
+
+    @functools.cached_property
+    def uses(self) -> frozenset[str]:
+        """The names the main pipeline refers to."""
+        return references(self.steps)
 
     def texts(self, selection: Selection) -> dict[str, str]:
-        return {p.name: t for p, t in zip(self.params, selection.texts)}
+        return {p.name: t for p, t in zip(self.params, selection.texts)} | selection.option_texts()
 
     def input_rel(self, selection: Selection) -> str:
         return fill(self.input_path, self.texts(selection), {})
@@ -170,8 +219,10 @@ def load_template(path: Path, registry: Registry) -> Template:
     if unknown:
         raise TemplateError(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
     params = load_params(data.get("parameters"))
+    options = load_options(data.get("options", []), {p.name for p in params})
     names = {p.name: p for p in params}
     input_path, input_mount = load_input(data.get("input"), names)
+    names |= {o.name: o.param for o in options}  # steps and outputs may use options too
     steps = load_steps(data.get("pipeline", []), "pipeline", names, registry)
     outputs = load_outputs(data.get("outputs"), names, registry)
     default = data.get("default_output", next(iter(outputs)))
@@ -198,6 +249,7 @@ def load_template(path: Path, registry: Registry) -> Template:
         filename=filename,
         browse=load_browse(data.get("browse", {}), names),
         time_limit=load_time_limit(data.get("time_limit")),
+        options=options,
     )
 
 
@@ -215,6 +267,17 @@ def load_params(specs: Any) -> tuple[Param, ...]:
             raise TemplateError(f"parameters[{i}].name", f"{param.name!r} is declared twice")
         seen.add(param.name)
     return params
+
+
+def load_options(specs: Any, taken: set[str]) -> tuple[Option, ...]:
+    if not isinstance(specs, list):
+        raise TemplateError("options", "expected a list of options")
+    options = tuple(option_from_spec(spec, f"options[{i}]") for i, spec in enumerate(specs))
+    for i, option in enumerate(options):
+        if option.name in taken:
+            raise TemplateError(f"options[{i}].name", f"{option.name!r} is declared twice")
+        taken = taken | {option.name}
+    return options
 
 
 def load_input(spec: Any, names: Mapping[str, Param]) -> tuple[str, str | None]:
@@ -309,13 +372,27 @@ def load_browse(spec: Any, names: Mapping[str, Param]) -> dict[str, BrowseHint]:
         key = f"browse.{name}"
         if name not in names:
             raise TemplateError(key, f"{name!r} is not a parameter")
-        if not isinstance(hint, Mapping) or hint.get("list") not in ("pages", "windows"):
-            raise TemplateError(f"{key}.list", "expected pages or windows")
+        if not isinstance(hint, Mapping) or hint.get("list") not in ("pages", "windows", *PYRAMID_KINDS):
+            raise TemplateError(f"{key}.list", "expected pages, windows, zooms, columns or rows")
         if hint["list"] == "windows":
             hints[name] = load_windows_hint(hint, names, key)
+        elif hint["list"] in PYRAMID_KINDS:
+            hints[name] = load_pyramid_hint(hint, names, key)
         else:
             hints[name] = BrowseHint("pages")
     return hints
+
+
+def load_pyramid_hint(hint: Mapping[str, Any], names: Mapping[str, Param], key: str) -> BrowseHint:
+    """A pyramid's zoom levels, or the columns or rows of tiles at a zoom: {list, page, size[, zoom]}."""
+    kind, page, zoom, size = hint["list"], hint.get("page"), hint.get("zoom"), hint.get("size")
+    if page is not None and page not in names:
+        raise TemplateError(f"{key}.page", f"{page!r} is not a parameter")
+    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+        raise TemplateError(f"{key}.size", "expected the pyramid's tile size in pixels, e.g. 256")
+    if kind != "zooms" and zoom not in names:
+        raise TemplateError(f"{key}.zoom", "expected the parameter that holds the zoom level")
+    return BrowseHint(kind, page, (size, size), zoom)
 
 
 def load_windows_hint(hint: Mapping[str, Any], names: Mapping[str, Param], key: str) -> BrowseHint:

@@ -11,7 +11,12 @@ A cached result also shows its cache index entry as properties in the
 namespace ``urn:davgate:dispel`` (template, parameters, size, created,
 hits, last-use, checksum, definition), read-only like everything here:
 writes are refused with 403 before a resource is even made (see
-:mod:`davgate.dispel.mount`).
+:mod:`davgate.dispel.mount`). ``/dispel/`` lists only the templates whose
+source the request may read (:func:`davgate.namespace.visible`); below a
+template, the access control has already checked the source.
+
+A result is served as a download that never runs in a browser, as every
+mounted file is (:func:`davgate.providers.resources.inert_headers`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,9 @@ from davgate.dispel.engine import Engine, Located, determined_path
 from davgate.dispel.errors import DispelError, InputNotFound, ReadOnly, to_dav_error
 from davgate.dispel.params import Selection
 from davgate.dispel.templates import Template
+from davgate.namespace import visible
 from davgate.providers import Entry
+from davgate.providers.resources import inert_headers
 from davgate.state import CacheEntry
 
 if TYPE_CHECKING:
@@ -108,7 +115,7 @@ class Node:
             child = Selection((*selection.values, param.parse(text)), (*selection.texts, text))
             if last:
                 for output in template.listed_outputs:
-                    members.append((f"{text}.{output}", replace(self, selection=replace(child, output=output))))
+                    members.append((f"{text}.{output}", replace(self, selection=template.result(child, output))))
                 continue
             located = self.child_located(child, entry)
             if located is not None:
@@ -129,13 +136,13 @@ class Node:
             return None
 
 
-def resolve(engine: Engine, rel: str) -> Node:
-    """The node at ``rel``; raises DispelError (404 unknown template, 400 bad parameters, ...)."""
+def resolve(engine: Engine, rel: str, query: str = "") -> Node:
+    """The node at ``rel`` (a result's options in ``query``); raises DispelError (404 unknown template, 400 bad parameters, ...)."""
     segments = [s for s in rel.split("/") if s]
     if not segments:
         return Node(engine)
     template = engine.templates.get(segments[0])
-    selection = template.parse(segments[1:])
+    selection = template.parse(segments[1:], query)
     try:
         located = engine.locate(template, selection)
     except InputNotFound:
@@ -198,15 +205,21 @@ class Folder(DispelResource, DAVCollection):
         return self.name or self.mount.path.strip("/")
 
     def get_member_names(self) -> list[str]:
-        with translated():
-            return [name for name, _node in self.node.members()]
+        return [name for name, _node in self.members()]
 
     def get_member_list(self) -> list:
+        return [
+            self.mount.make_resource(util.join_uri(self.path, name), self.environ, node)
+            for name, node in self.members()
+        ]
+
+    def members(self) -> list[tuple[str, Node]]:
+        """The members; at the root, only templates whose source this request may read."""
         with translated():
-            return [
-                self.mount.make_resource(util.join_uri(self.path, name), self.environ, node)
-                for name, node in self.node.members()
-            ]
+            members = self.node.members()
+        if self.node.template is not None:
+            return members
+        return [(name, node) for name, node in members if visible(self.environ, util.join_uri(self.path, name))]
 
     def get_member(self, name: str):
         try:
@@ -311,6 +324,7 @@ class ResultFile(DispelResource, DAVNonCollection):
         return sendfile.offered(blob.file, self.environ)
 
     def finalize_headers(self, environ: dict, response_headers: list[tuple[str, str]]) -> None:
+        inert_headers(response_headers)
         if self.output.gzip:
             response_headers.append(("Vary", "Accept-Encoding"))
         if self.encoding:

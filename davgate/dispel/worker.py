@@ -1,4 +1,4 @@
-"""A pipeline process: ``python -m davgate.dispel.worker FD``.
+"""A pipeline process: ``python -m davgate.dispel.worker FD PARENT_PID [MEMORY_LIMIT]``.
 
 It talks to its server over the socket ``FD`` (multiprocessing connection
 messages): it says ``("ready",)`` once numpy and tifffile are imported, then
@@ -8,11 +8,17 @@ outcome)`` or ``("fail", status, reason)``. While a job runs it may ask
 and the server answers ``("data", bytes)`` or ``("readerror", status,
 reason)``. It exits when the socket closes or on ``("stop",)``; the server
 kills it when a job runs out of time.
+
+``MEMORY_LIMIT`` (bytes, 0 for none) caps the process's address space
+(``RLIMIT_AS``, soft and hard, so no element can raise it), set before
+numpy is imported: an allocation beyond it fails with MemoryError, which
+the run reports as 507, instead of the machine running out of memory.
 """
 
 from __future__ import annotations
 
 import io
+import resource
 import signal
 import sys
 from multiprocessing.connection import Connection
@@ -21,6 +27,8 @@ from typing import Any
 from davgate.dispel import pipeline
 from davgate.dispel.elements import Registry
 from davgate.dispel.errors import DispelError, from_status, one_line
+from davgate.dispel.pipeline import out_of_memory
+from davgate.lifeline import exit_with_parent
 
 READ_BUFFER = 1024 * 1024
 
@@ -55,6 +63,9 @@ class Worker:
             return ("done", pipeline.run(job, registry, source))
         except DispelError as error:
             return ("fail", error.status, error.reason)
+        except MemoryError:
+            error = out_of_memory(f"template {job.template}")
+            return ("fail", error.status, error.reason)
         except LookupError as error:
             return ("fail", 500, one_line(str(error)))
         except Exception as error:  # noqa: BLE001 - any failure of an element is the run's failure
@@ -73,8 +84,20 @@ class Worker:
         raise from_status(answer[1], answer[2])
 
 
+def limit_memory(limit: int) -> None:
+    """Cap this process's address space at ``limit`` bytes (or below, if already lower); 0: no cap."""
+    if limit <= 0:
+        return
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main(argv: list[str]) -> int:
+    exit_with_parent(int(argv[2]))  # started from a request thread: see davgate.lifeline
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this process ends
+    limit_memory(int(argv[3]) if len(argv) > 3 else 0)
     conn = Connection(int(argv[1]))
     import numpy  # noqa: F401 - imported now so the first job does not wait for it
     import tifffile  # noqa: F401

@@ -12,6 +12,7 @@ REASONS = {
     413: "Content Too Large",
     416: "Range Not Satisfiable",
 }
+DEFERRED = "davgate.hardening.deferred"  # environ: a Refused the guard leaves for after authentication
 REASON_NAMESPACE = "urn:davgate"  # RFC 4918 16 lets DAV:error carry elements of other namespaces
 
 

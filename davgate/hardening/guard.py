@@ -11,13 +11,15 @@ connection without an answer). For every request it checks, in order:
   (COPY, MOVE), by :mod:`davgate.hardening.headers`; a Range in a unit
   other than bytes is dropped (ignored), as RFC 9110 says; the If header's
   resource tags are rewritten as the quoted paths WsgiDAV matches them with;
+  a malformed Destination (a fragment, another scheme or host, garbage) is
+  taken out of the request and its refusal left under :data:`DEFERRED`, for
+  the access control to answer after authentication (401 comes first);
 - the bodies WsgiDAV reads whole (PROPFIND, PROPPATCH, LOCK, COPY, MOVE):
   at most ``max_xml_body`` bytes, and XML without DTDs or entities
   (:mod:`davgate.hardening.xmlbody`).
 
 A refusal is a 4xx whose plain-text body is the status and a one-line
-reason; nothing behind the guard runs, so nothing is written. A COPY or
-MOVE whose Destination is the root (which only lists mounts) is 403.
+reason; nothing behind the guard runs, so nothing is written.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from davgate.hardening import headers, xmlbody
-from davgate.hardening.errors import Refused
+from davgate.hardening.errors import DEFERRED, Refused
 
 log = logging.getLogger("davgate.hardening")
 
@@ -91,7 +93,7 @@ def check_headers(environ: dict, method: str) -> None:
     if method in ("GET", "HEAD") and "HTTP_RANGE" in environ and not headers.byte_ranges(environ["HTTP_RANGE"]):
         del environ["HTTP_RANGE"]
     if method in ("COPY", "MOVE") and "HTTP_DESTINATION" in environ:
-        check_destination(environ["HTTP_DESTINATION"])
+        check_destination(environ)
 
 
 ONE_VALUE_HEADERS: tuple[tuple[str, Callable[[str], str]], ...] = (
@@ -100,7 +102,17 @@ ONE_VALUE_HEADERS: tuple[tuple[str, Callable[[str], str]], ...] = (
 )
 
 
-def check_destination(value: str) -> None:
-    path = headers.destination(value)
-    if not path.strip("/"):
-        raise Refused(403, "the destination is the root, which only lists the mounts")
+def check_destination(environ: dict) -> None:
+    """A Destination naming this server by the host and scheme the request came with, or none at all."""
+    try:
+        headers.destination(environ["HTTP_DESTINATION"], origins(environ))
+    except Refused as refused:
+        del environ["HTTP_DESTINATION"]
+        environ[DEFERRED] = refused
+
+
+def origins(environ: dict) -> headers.Origins:
+    """The schemes and hosts this request reached us by, as WsgiDAV accepts them in a Destination."""
+    schemes = {environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_X_FORWARDED_PROTO", "")}
+    hosts = {environ.get("HTTP_HOST", ""), environ.get("HTTP_X_FORWARDED_HOST", "")}
+    return headers.Origins(frozenset(s.lower() for s in schemes if s), frozenset(h.lower() for h in hosts if h))

@@ -11,6 +11,7 @@ the write goes ahead), these refuse it before anything is done.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 from davgate.hardening.errors import Refused
@@ -160,23 +161,51 @@ def if_list(tokens: list[str], position: int) -> int:
     return position + 1
 
 
-def destination(value: str) -> str:
-    """The decoded path of a Destination header (an http(s) URL or an absolute path)."""
+@dataclass(frozen=True)
+class Origins:
+    """The schemes and hosts (``host[:port]``, lower case) a request came by."""
+
+    schemes: frozenset[str]
+    hosts: frozenset[str]
+
+
+def destination(value: str, origins: Origins | None = None) -> str:
+    """The decoded path of a Destination header: an absolute path, or an http(s) URL of this server.
+
+    With ``origins``, a URL must name one of its schemes and hosts (as
+    WsgiDAV compares them), since a resource elsewhere cannot be written
+    from here. A ``#`` (a fragment) or ``?`` (a query) is refused: neither
+    belongs to a resource's name unencoded.
+    """
     if not value.strip():
         raise Refused(400, "Destination is empty")
     if len(value) > MAX_DESTINATION:
         raise Refused(400, f"Destination is longer than {MAX_DESTINATION} characters")
     try:
         parts = urlsplit(value.strip())
+        _ = parts.port  # a port that is not a number raises here
     except ValueError:
         raise Refused(400, f"Destination is not a URL: {shown(value)}") from None
+    if "#" in value or "?" in value:
+        raise Refused(400, "Destination has a fragment or a query ('#' or '?'); write them in a name as %23 and %3F")
     if parts.scheme and parts.scheme.lower() not in ("http", "https"):
         raise Refused(400, f"Destination must be an http(s) URL, not {shown(parts.scheme)}")
     if parts.scheme and not parts.netloc:
         raise Refused(400, "Destination URL has no host")
     if not parts.path.startswith("/"):
         raise Refused(400, f"Destination must be an absolute URL or path, not {shown(value)}")
+    if parts.scheme and origins is not None:
+        check_origin(parts.scheme.lower(), parts.netloc.lower(), origins)
     return request_path(parts.path, "Destination")
+
+
+def check_origin(scheme: str, netloc: str, origins: Origins) -> None:
+    if "@" in netloc:
+        raise Refused(400, "Destination URL carries credentials")
+    if netloc not in origins.hosts:
+        raise Refused(400, f"Destination names another host ({shown(netloc)}); COPY and MOVE stay on this server")
+    if scheme not in origins.schemes:
+        raise Refused(400, f"Destination names another scheme ({scheme}) than the request's")
 
 
 def request_path(raw: str, what: str) -> str:

@@ -3,8 +3,9 @@
 - ``/healthz``: liveness. No authentication, no backend calls: 200 while
   the process answers requests.
 - ``/readyz``: readiness. No authentication; checks the state store and
-  every mount (:mod:`davgate.ops.health`): 200, or 503 with a JSON body
-  naming what is not ready.
+  every mount (:mod:`davgate.ops.health`): 200 ``{"status": "ready"}``, or
+  503 ``{"status": "not ready"}``. The page is public, so it names no mount
+  and no reason: what is not ready, and why, goes to the log.
 - ``/metrics``: Prometheus text format (:mod:`davgate.ops.export`), for
   any authenticated user.
 
@@ -62,12 +63,10 @@ class HealthEndpoints:
             return not_allowed(environ, start_response)
         if path == HEALTHZ:
             return respond_json(environ, start_response, "200 OK", {"status": "ok"})
-        ready, checks = self.readiness.report()
+        ready, _checks = self.readiness.report()
         if ready:
-            return respond_json(environ, start_response, "200 OK", {"status": "ready", "checks": checks})
-        waiting = [name for name, outcome in checks.items() if outcome != "ok"]
-        data = {"status": "not ready", "not_ready": waiting, "checks": checks}
-        return respond_json(environ, start_response, "503 Service Unavailable", data)
+            return respond_json(environ, start_response, "200 OK", {"status": "ready"})
+        return respond_json(environ, start_response, "503 Service Unavailable", {"status": "not ready"})
 
 
 class MetricsEndpoint(BaseMiddleware):

@@ -9,6 +9,10 @@ and every server sharing that store:
 - ``davgate_dispel_cache_hits_total{template}`` and
   ``davgate_dispel_cache_misses_total{template}``.
 
+``davgate_api_quota_refusals_total{quota}`` (API calls and WebDAV writes
+refused by a per-user quota of the management API, :mod:`davgate.api.quotas`)
+comes from the state store the same way.
+
 Every family is listed (HELP and TYPE) even before it has a sample, and the
 DISPEL ones have a zero sample for each template a dispel mount serves.
 """
@@ -41,6 +45,9 @@ DISPEL = (
     ("cache_misses", "davgate_dispel_cache_misses", "DISPEL requests whose result was not cached, by template."),
 )
 
+QUOTA_REFUSALS = "davgate_api_quota_refusals"
+QUOTA_HELP = "Management API calls and WebDAV writes refused by a per-user quota (api.quota_*), by quota."
+
 
 class Exporter:
     """Renders the metrics page for one server."""
@@ -50,10 +57,12 @@ class Exporter:
         folder: Path,
         dispel_counters: Callable[[], dict[str, dict[str, int]]],
         templates: Callable[[], Iterable[str]] = tuple,
+        quota_refusals: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self.folder = folder
         self.dispel_counters = dispel_counters
         self.templates = templates
+        self.quota_refusals = quota_refusals
 
     def render(self) -> bytes:
         return generate_latest(self)  # type: ignore[arg-type]  # any object with collect() will do
@@ -63,6 +72,7 @@ class Exporter:
         for family in FAMILIES:
             yield found.get(family.name) or Metric(family.name, family.help, family.type)
         yield from self.dispel_metrics()
+        yield self.quota_metric()
 
     def request_metrics(self) -> Iterable[Metric]:
         return MultiProcessCollector.merge(self.files(), accumulate=True)
@@ -92,6 +102,17 @@ class Exporter:
             for template in sorted(totals):
                 family.add_metric([template], float(totals[template].get(kind, 0)))
             yield family
+
+    def quota_metric(self) -> Metric:
+        try:
+            totals = self.quota_refusals()
+        except Exception:
+            log.exception("reading quota refusals from the state store failed")
+            totals = {}
+        family = CounterMetricFamily(QUOTA_REFUSALS, QUOTA_HELP, labels=["quota"])
+        for quota in sorted(totals):
+            family.add_metric([quota], float(totals[quota]))
+        return family
 
 
 def remove(path: str) -> None:

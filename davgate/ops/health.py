@@ -8,8 +8,10 @@ checks run in parallel threads; what has not answered by the deadline is
 kept for ``cache_for`` seconds, so a burst of probes (``/readyz`` needs no
 authentication) costs the backends one round of calls.
 
-What the page says is coarse ("unavailable", "timed out"): it is public.
-The full reason goes to the log.
+The page says only ready or not ready: it is public, and mount paths and
+outages are nobody's business there. Which component is not ready, and
+why, goes to the log whenever that changes (the full reason of a failed
+check too).
 """
 
 from __future__ import annotations
@@ -80,9 +82,11 @@ class Readiness:
         self.probes = {name: Probe(name, check) for name, check in checks.items()}
         self.timeout = timeout
         self.cache_for = cache_for
+        self.last: dict[str, str] = {}  # the results last logged
+        self._logging = threading.Lock()
 
     def report(self) -> tuple[bool, dict[str, str]]:
-        """(ready, {component: "ok" or why not})."""
+        """(ready, {component: "ok" or why not}); a change of what is not ready is logged."""
         now = time.monotonic()
         for probe in self.probes.values():
             if not probe.fresh(now, self.cache_for):
@@ -92,7 +96,19 @@ class Readiness:
         for name, probe in self.probes.items():
             outcome = probe.wait(deadline)
             results[name] = f"timed out after {self.timeout:g} s" if outcome is None else outcome
+        self.log_change(results)
         return all(r == "ok" for r in results.values()), results
+
+    def log_change(self, results: dict[str, str]) -> None:
+        with self._logging:
+            if results == self.last:
+                return
+            self.last = results
+        waiting = {name: outcome for name, outcome in results.items() if outcome != "ok"}
+        if waiting:
+            log.warning("not ready: %s", ", ".join(f"{name} ({outcome})" for name, outcome in waiting.items()))
+        else:
+            log.info("ready: %s", ", ".join(results))
 
 
 def store_check(store: Any) -> Check:

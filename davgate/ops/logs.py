@@ -9,6 +9,12 @@
 (on one line). Fields a caller passes as ``extra={"fields": {...}}`` become
 top-level keys; the access log passes its request fields that way. Text
 lines carry the request id in brackets after the logger's name.
+
+One record is one line: in text, every character of the message that is
+not printable (newline, carriage return, escape, U+2028, ...) is written
+escaped (``\n``, ``\x1b``, ``\u2028``), so a path, user name or header a
+client sent cannot forge a line or drive a terminal. A traceback keeps its
+lines, below the record's.
 """
 
 from __future__ import annotations
@@ -34,8 +40,19 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", "") or current.get()
-        record.request_tag = f" [{request_id}]" if request_id else ""
+        record.request_tag = f" [{escaped(request_id)}]" if request_id else ""
         return super().format(record)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escaped(record.message)
+        return super().formatMessage(record)
+
+
+def escaped(text: str) -> str:
+    """``text`` with each character that is not printable written as its Python escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class JsonFormatter(logging.Formatter):

@@ -65,7 +65,23 @@ BACKEND_ERRORS = Family(
     "by mount and status.",
 )
 IN_FLIGHT = Family("davgate_requests_in_flight", "gauge", "Requests being served now, over all live workers.")
-FAMILIES = (REQUESTS, DURATION, RECEIVED, SENT, BACKEND_ERRORS, IN_FLIGHT)
+OUTBOUND_REFUSED = Family(
+    "davgate_outbound_refused",
+    "counter",
+    "Connections to places API users named refused by the outbound rule (server.outbound_allow), by kind.",
+)
+OUTBOUND_KINDS = ("s3", "sshfs", "webhook")
+AUTH_FAILURES = Family(
+    "davgate_auth_failures", "counter", "Requests with credentials answered 401 (failed authentications)."
+)
+AUTH_THROTTLED = Family(
+    "davgate_auth_throttled",
+    "counter",
+    "Requests answered 429 after too many failed authentications, by what was throttled (address or user).",
+)
+FAMILIES = (
+    REQUESTS, DURATION, RECEIVED, SENT, BACKEND_ERRORS, IN_FLIGHT, OUTBOUND_REFUSED, AUTH_FAILURES, AUTH_THROTTLED,
+)  # fmt: skip
 
 
 def key(family: Family, sample: str, labels: Sequence[tuple[str, str]] = ()) -> str:
@@ -216,6 +232,42 @@ class RequestMetrics:
                 BACKEND_ERRORS, BACKEND_ERRORS.name + "_total", (("mount", mount), ("status", status))
             )
         return name
+
+
+class OutboundRefusals:
+    """Counts the outbound rule's refusals (its ``refused`` callback), by kind of connection."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.keys = {kind: self.key(kind) for kind in (*OUTBOUND_KINDS, "other")}
+        recorder.declare(COUNTER, self.keys.values())
+
+    @staticmethod
+    def key(kind: str) -> str:
+        return key(OUTBOUND_REFUSED, OUTBOUND_REFUSED.name + "_total", (("kind", kind),))
+
+    def __call__(self, kind: str) -> None:
+        self.recorder.add([(COUNTER, self.keys.get(kind) or self.keys["other"], 1.0)])
+
+
+class AuthMetrics:
+    """The authentication throttle's observer (see :mod:`davgate.auth.throttle`): failures and 429s."""
+
+    SCOPES = ("address", "user")
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.failures = key(AUTH_FAILURES, AUTH_FAILURES.name + "_total")
+        self.throttled = {
+            scope: key(AUTH_THROTTLED, AUTH_THROTTLED.name + "_total", (("scope", scope),)) for scope in self.SCOPES
+        }
+        recorder.declare(COUNTER, [self.failures, *self.throttled.values()])
+
+    def auth_failed(self) -> None:
+        self.recorder.add([(COUNTER, self.failures, 1.0)])
+
+    def auth_throttled(self, scope: str) -> None:
+        self.recorder.add([(COUNTER, self.throttled[scope], 1.0)])
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,15 @@ def ssl_adapter(server: ServerConfig) -> BuiltinSSLAdapter | None:
 
 
 def check_reserved_paths(config: Config) -> None:
-    """No mount may sit where /metrics, /healthz or /readyz are answered."""
+    """No mount may sit where /metrics, /healthz or /readyz are answered, nor at or below the pages' assets."""
     from davgate.ops.endpoints import RESERVED_PATHS
+    from davgate.pages.assets import is_asset_path
 
     for path in config.mounts:
         if path.lower() in RESERVED_PATHS:
             raise ConfigError(f"mounts.{path}", f"{path} is reserved for davgate's operations endpoints")
+        if is_asset_path(path.lower()):
+            raise ConfigError(f"mounts.{path}", f"{path} is reserved for the assets of davgate's pages")
 
 
 def prepare(config: Config) -> None:

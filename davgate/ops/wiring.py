@@ -40,6 +40,11 @@ class Ops:
     observer: metrics.RequestMetrics | None = None
     exporter: Exporter | None = None
     private_folder: Path | None = None  # removed on close
+    auth: metrics.AuthMetrics | None = None  # failed and throttled authentications
+
+    def outbound_refusals(self) -> Callable[[str], None] | None:
+        """A counter of the outbound rule's refusals, by kind; None without metrics."""
+        return metrics.OutboundRefusals(self.recorder) if self.recorder is not None else None
 
     def wrap(self, app: Callable) -> AccessLog:
         """The request scope (id, access log, metrics) around the health endpoints around ``app``."""
@@ -69,14 +74,21 @@ def build_ops(config: Config, store: StateStore, mounts: Mapping[str, Any], cach
     folder = Path(shared) if shared else metrics.private_folder(config)
     recorder = metrics.Recorder(folder)
     observer = metrics.RequestMetrics(recorder, config.metrics.latency_buckets, mounts)
-    exporter = Exporter(folder, dispel_counters(store), dispel_templates(mounts))
-    return Ops(readiness, recorder, observer, exporter, None if shared else folder)
+    exporter = Exporter(folder, dispel_counters(store), dispel_templates(mounts), quota_refusals(store))
+    auth = metrics.AuthMetrics(recorder)
+    return Ops(readiness, recorder, observer, exporter, None if shared else folder, auth)
 
 
 def dispel_counters(store: StateStore) -> Callable[[], dict[str, dict[str, int]]]:
     from davgate import dispel
 
     return lambda: dispel.counters(store)
+
+
+def quota_refusals(store: StateStore) -> Callable[[], dict[str, int]]:
+    from davgate.api import quotas
+
+    return lambda: quotas.refusals(store)
 
 
 def dispel_templates(mounts: Mapping[str, Any]) -> Callable[[], Iterable[str]]:

@@ -5,6 +5,13 @@ Everything a backend would otherwise repeat lives here once: ETags, Range
 MOVE inside one mount (server-side when the backend can) or across mounts
 (streamed), dead properties and locks that follow their resource, and the
 translation of davgate errors into HTTP.
+
+Files never run as davgate: anyone may have put them on a mount, and a
+browser that opens one holds its user's credentials for davgate's origin.
+Every GET and HEAD of a file says so (:func:`inert_headers`): the browser
+opens it in a sandbox (no script, no forms, an origin of its own, so no
+cookies or stored credentials of davgate's) and takes its type as given.
+davgate's own pages (the folder listing) are not files and keep working.
 """
 
 from __future__ import annotations
@@ -27,6 +34,12 @@ if TYPE_CHECKING:
     from davgate.namespace import Namespace
 
 COPY_CHUNK = 1024 * 1024
+INERT = (("Content-Security-Policy", "sandbox"), ("X-Content-Type-Options", "nosniff"))
+
+
+def inert_headers(response_headers: list[tuple[str, str]]) -> None:
+    """The headers that keep a served file from running in a browser as davgate's own page."""
+    response_headers.extend(INERT)
 
 
 def supports(mount: Mount, method: str) -> bool:
@@ -163,6 +176,9 @@ class FileResource(MountedResource, DAVNonCollection):
                 opened = again.etag if again is not None else None
         if opened != self.entry.etag:
             raise DAVError(HTTP_CONFLICT, context_info="the file was replaced while it was being read: ask again")
+
+    def finalize_headers(self, environ: dict, response_headers: list[tuple[str, str]]) -> None:
+        inert_headers(response_headers)
 
     def begin_write(self, *, content_type: str | None = None) -> Upload:
         self.check_writable()

@@ -20,15 +20,17 @@ from.
 from __future__ import annotations
 
 import importlib
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
-from davgate.state.api_records import ApiRecords, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
+from davgate.state.api_records import ApiRecords, ApiUsage, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
 
 __all__ = [
     "ApiRecords",
+    "ApiUsage",
     "ApiUser",
     "CACHE_BYTES",
     "CacheEntry",
@@ -50,6 +52,7 @@ __all__ = [
 BACKENDS = {
     "sqlite": "davgate.state.sqlite:SqliteStateStore",
     "mongo": "davgate.state.mongo:MongoStateStore",
+    "postgres": "davgate.state.postgres:PostgresStateStore",
 }
 NOT_BUILT: set[str] = set()
 
@@ -141,6 +144,15 @@ class StateStoreError(Exception):
 
 class StoreBusy(StateStoreError):
     """Another process held the store for longer than this one may wait (``busy_timeout``); nothing was changed."""
+
+
+class StoreUnavailable(StoreBusy):
+    """The store's server did not answer within the store's timeout (down, unreachable, restarting).
+
+    Answered like a busy store (503, try again), because it is one to a
+    client: the next request may find the server back. A call cut off in
+    the middle of a write may or may not have taken effect.
+    """
 
 
 class LockConflict(StateStoreError):
@@ -340,6 +352,11 @@ class StateStore(ApiRecords, ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def redact_url(url: str) -> str:
+    """A store's ``url`` without its password, for messages and logs."""
+    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def open_store(kind: str, **options: Any) -> StateStore:

@@ -16,18 +16,24 @@ adaptor (``/UC1/data.bin``; the adaptor's root is ``/``).
 
 from __future__ import annotations
 
+import json
 import posixpath
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ApiRecords", "ApiUser", "CopyJob", "IndexEntry", "InfraRecord", "RecordExists"]
+__all__ = ["ApiRecords", "ApiUsage", "ApiUser", "CopyJob", "IndexEntry", "InfraRecord", "RecordExists", "document_text"]
 
 #: The states of a copy job; ``done`` and ``failed`` are final.
 JOB_STATES = ("queued", "running", "done", "failed")
 #: The states of a job's webhook: none to send, waiting to be sent, sent, given up.
 HOOK_STATES = ("", "pending", "delivered", "failed")
+
+
+def document_text(document: Mapping[str, Any]) -> str:
+    """A metadata document as the stores keep it (and as its size counts towards a quota)."""
+    return json.dumps(document, separators=(",", ":"), allow_nan=False)
 
 
 class RecordExists(Exception):
@@ -52,13 +58,38 @@ class InfraRecord:
     """One micro-infrastructure: ``spec`` is its description as JSON text.
 
     The store keeps ``spec`` opaque; it never holds a plain password (see
-    :mod:`davgate.api.infrastructures`).
+    :mod:`davgate.api.infrastructures`). ``id`` is its identity, made once
+    at creation and never reused: what belongs to the infrastructure (its
+    volumes, its query index, the copy jobs that name it) belongs to the
+    id, not to the name, which another user may take once it is free. A
+    record stored before records had ids gets its name as id when a store
+    reads it (stable, and :attr:`legacy` tells it apart).
     """
 
     name: str
     owner: str
     spec: str
     created: float
+    id: str = ""
+
+    @property
+    def legacy(self) -> bool:
+        """Whether the record was stored before ids existed (its files sit where names led)."""
+        return self.id == self.name
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """What one API user holds, for the quotas of :mod:`davgate.api.quotas`.
+
+    ``jobs_waiting`` counts copy jobs ``queued`` or ``running``;
+    ``metadata_bytes`` is the length of the stored JSON text of every document.
+    """
+
+    infrastructures: int
+    metadata_entries: int
+    metadata_bytes: int
+    jobs_waiting: int
 
 
 @dataclass(frozen=True)
@@ -138,14 +169,19 @@ class ApiRecords(ABC):
     def api_users(self) -> list[ApiUser]:
         """Every registered user, by e-mail address."""
 
+    @abstractmethod
+    def api_usage(self, owner: str) -> ApiUsage:
+        """How many infrastructures, metadata entries and bytes, and waiting jobs ``owner`` has."""
+
     # --- micro-infrastructures -------------------------------------------------
 
     @abstractmethod
     def infra_create(self, record: InfraRecord) -> bool:
-        """Store ``record`` unless its name is taken; ``True`` if stored.
+        """Store ``record`` (with its ``id``) unless its name is taken; ``True`` if stored.
 
-        A successful create MUST change :meth:`infra_generation`, in the same
-        atomic step: a process that sees the new generation sees the record.
+        A successful create MUST change :meth:`infra_generation` no earlier
+        than the record can be read: a process that sees the new generation
+        sees the record.
         """
 
     @abstractmethod
@@ -157,8 +193,11 @@ class ApiRecords(ABC):
         """Every infrastructure (of ``owner`` only, if given), by name."""
 
     @abstractmethod
-    def infra_delete(self, name: str) -> bool:
-        """Remove an infrastructure; ``True`` if it existed. Changes the generation like a create."""
+    def infra_delete(self, name: str, record_id: str | None = None) -> bool:
+        """Remove an infrastructure (only if its id is ``record_id``, when given); ``True`` if it did.
+
+        Changes the generation like a create, once the record is gone.
+        """
 
     @abstractmethod
     def infra_generation(self) -> int:

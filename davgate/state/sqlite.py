@@ -32,6 +32,7 @@ from davgate.state import (
     StoreBusy,
     keys,
 )
+from davgate.state.sqlite_api import IDENTITIES as API_IDENTITIES
 from davgate.state.sqlite_api import TABLES as API_TABLES
 from davgate.state.sqlite_api import SqliteApiRecords
 from davgate.state.sqlite_dispel import TABLES as DISPEL_TABLES
@@ -63,6 +64,7 @@ SCHEMA: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (path, etag, algorithm)) WITHOUT ROWID""",
     ),
     API_TABLES,  # 5: the management API: users, infrastructures, query index, copy jobs, metadata
+    API_IDENTITIES,  # 6: infrastructures' ids (a record of version 5 takes its name as id)
 )
 
 LOCK_COLUMNS = "token, root, type, scope, depth, owner, principal, timeout, expire"

@@ -2,7 +2,7 @@
 
 A mixin over the store's per-thread connections (``_db()``) and
 ``BEGIN IMMEDIATE`` transactions (``_transaction()``); :data:`TABLES` is one
-version of :data:`davgate.state.sqlite.SCHEMA`.
+version of :data:`davgate.state.sqlite.SCHEMA` and :data:`IDENTITIES` the next.
 """
 
 from __future__ import annotations
@@ -15,7 +15,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
-from davgate.state.api_records import ApiRecords, ApiUser, CopyJob, IndexEntry, InfraRecord, RecordExists
+from davgate.state.api_records import (
+    ApiRecords,
+    ApiUsage,
+    ApiUser,
+    CopyJob,
+    IndexEntry,
+    InfraRecord,
+    RecordExists,
+    document_text,
+)
 
 TABLES = (
     "CREATE TABLE api_users (email TEXT PRIMARY KEY, name TEXT NOT NULL, created REAL NOT NULL) WITHOUT ROWID",
@@ -42,11 +51,25 @@ TABLES = (
         PRIMARY KEY (owner, collection, id)) WITHOUT ROWID""",
 )
 
+#: Infrastructures get ids; records stored before that take their name as id (see InfraRecord).
+IDENTITIES = (
+    "ALTER TABLE api_infrastructures ADD COLUMN id TEXT NOT NULL DEFAULT ''",
+    "UPDATE api_infrastructures SET id = name WHERE id = ''",
+    "CREATE INDEX api_infrastructures_owner ON api_infrastructures (owner)",
+)
+
 GENERATION = "api_infrastructure_generation"  # a row of the counters table
 INDEX_COLUMNS = "namespace, adaptor, path, is_folder, size, modified, checked"
 JOB_COLUMNS = ", ".join(field.name for field in dataclasses.fields(CopyJob))
 CLAIMABLE = "((state = 'queued' AND lease <= ?) OR (state = 'running' AND lease < ?))"
 HOOK_DUE = "hook_state = 'pending' AND hook_next <= ?"
+INFRA_COLUMNS = "name, owner, spec, created, id"
+USAGE = (
+    "SELECT (SELECT count(*) FROM api_infrastructures WHERE owner = :owner),"
+    " (SELECT count(*) FROM api_metadata WHERE owner = :owner),"
+    " (SELECT coalesce(sum(length(CAST(document AS BLOB))), 0) FROM api_metadata WHERE owner = :owner),"
+    " (SELECT count(*) FROM api_jobs WHERE owner = :owner AND state IN ('queued', 'running'))"
+)
 
 
 def _entry(row: tuple[Any, ...]) -> IndexEntry:
@@ -90,10 +113,13 @@ class SqliteApiRecords(ApiRecords):
             ApiUser(*row) for row in self._db().execute("SELECT email, name, created FROM api_users ORDER BY email")
         ]
 
+    def api_usage(self, owner: str) -> ApiUsage:
+        return ApiUsage(*self._db().execute(USAGE, {"owner": owner}).fetchone())
+
     # --- micro-infrastructures -------------------------------------------------------
 
     def infra_create(self, record: InfraRecord) -> bool:
-        sql = "INSERT OR IGNORE INTO api_infrastructures (name, owner, spec, created) VALUES (?, ?, ?, ?)"
+        sql = f"INSERT OR IGNORE INTO api_infrastructures ({INFRA_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
         with self._transaction() as db:
             if db.execute(sql, dataclasses.astuple(record)).rowcount == 0:
                 return False
@@ -101,12 +127,12 @@ class SqliteApiRecords(ApiRecords):
         return True
 
     def infra_get(self, name: str) -> InfraRecord | None:
-        sql = "SELECT name, owner, spec, created FROM api_infrastructures WHERE name = ?"
+        sql = f"SELECT {INFRA_COLUMNS} FROM api_infrastructures WHERE name = ?"
         row = self._db().execute(sql, (name,)).fetchone()
         return InfraRecord(*row) if row else None
 
     def infra_list(self, owner: str | None = None) -> list[InfraRecord]:
-        sql = "SELECT name, owner, spec, created FROM api_infrastructures"
+        sql = f"SELECT {INFRA_COLUMNS} FROM api_infrastructures"
         rows = (
             self._db().execute(sql + " ORDER BY name")
             if owner is None
@@ -114,9 +140,12 @@ class SqliteApiRecords(ApiRecords):
         )
         return [InfraRecord(*row) for row in rows]
 
-    def infra_delete(self, name: str) -> bool:
+    def infra_delete(self, name: str, record_id: str | None = None) -> bool:
+        sql, params = "DELETE FROM api_infrastructures WHERE name = ?", (name,)
+        if record_id is not None:
+            sql, params = sql + " AND id = ?", (name, record_id)
         with self._transaction() as db:
-            if db.execute("DELETE FROM api_infrastructures WHERE name = ?", (name,)).rowcount == 0:
+            if db.execute(sql, params).rowcount == 0:
                 return False
             _bump(db)
         return True
@@ -263,7 +292,7 @@ class SqliteApiRecords(ApiRecords):
     # --- metadata -------------------------------------------------------------------------------
 
     def metadata_put(self, owner: str, collection: str, entry_id: str, document: Mapping[str, Any]) -> bool:
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        text = document_text(document)
         key = (owner, collection, entry_id)
         with self._transaction() as db:
             sql = "UPDATE api_metadata SET document = ? WHERE owner = ? AND collection = ? AND id = ?"

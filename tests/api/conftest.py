@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,13 +131,19 @@ def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def make_api(tmp_path: Path) -> Iterator[Callable[..., Api]]:
-    """``make_api(**api_options)``: an app with /data (local), htpasswd users, SQLite state in tmp_path."""
+    """``make_api(outbound_allow=..., **api_options)``: an app with /data (local), htpasswd users, SQLite state in tmp_path.
+
+    ``outbound_allow`` is ``server.outbound_allow``: the tests' own servers on
+    loopback (sshd, RGW, webhook listeners), each by its port, for the tests
+    that point an infrastructure or a webhook at them.
+    """
     apps: list[Application] = []
     htpasswd = write_htpasswd(tmp_path / "htpasswd")
     (tmp_path / "data").mkdir(exist_ok=True)
 
-    def make(**options: Any) -> Api:
+    def make(outbound_allow: Sequence[str] = (), **options: Any) -> Api:
         data = {
+            "server": {"outbound_allow": list(outbound_allow)},
             "auth": {"htpasswd": str(htpasswd)},
             "mounts": {"/data": {"type": "local", "root": str(tmp_path / "data")}},
             "state": {"type": "sqlite", "path": str(tmp_path / "state" / "state.db")},
@@ -159,3 +165,10 @@ def api(make_api: Callable[..., Api]) -> Api:
 
 
 ALICE = basic("alice", USERS["alice"])
+
+
+def volume_of(api: Api, tmp_path: Path, infrastructure: str, adaptor: str) -> Path:
+    """Where ``make_api``'s server keeps a native volume: beside the state's folder, by the infrastructure's id."""
+    record = api.app.store.infra_get(infrastructure)
+    assert record is not None
+    return tmp_path / "state-volumes" / record.id / adaptor

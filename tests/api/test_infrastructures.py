@@ -99,15 +99,19 @@ def test_persisted_for_other_processes_and_restarts(created: Api, make_api: Call
 
 def test_delete_keeps_volumes_unless_purged(created: Api, owner: str, tmp_path: Path) -> None:
     created.dav("PUT", "/test-001/mynativestorage/a.txt", DAV, b"x")
-    volume = tmp_path / "state" / "volumes" / "test-001" / "mynativestorage"
+    first = created.app.store.infra_get("test-001").id  # type: ignore[union-attr]
+    volume = tmp_path / "state-volumes" / first / "mynativestorage"  # beside the state's folder, not in it
     assert (volume / "a.txt").read_bytes() == b"x"
     assert created.call("DELETE", "/infrastructure/test-001", token=owner).status == 204
     assert created.call("DELETE", "/infrastructure/test-001", token=owner).status == 404
     assert (volume / "a.txt").exists()
     assert created.call("POST", "/infrastructure", infrastructure(), token=owner).status == 201
-    assert created.dav("GET", "/test-001/mynativestorage/a.txt", DAV).body == b"x"
+    assert created.dav("GET", "/test-001/mynativestorage/a.txt", DAV).status == 404  # a new infrastructure
+    second = created.app.store.infra_get("test-001").id  # type: ignore[union-attr]
+    created.dav("PUT", "/test-001/mynativestorage/b.txt", DAV, b"y")
     assert created.call("DELETE", "/infrastructure/test-001?purge=true", token=owner).status == 204
-    assert not volume.exists()
+    assert not (tmp_path / "state-volumes" / second).joinpath("mynativestorage").exists()
+    assert (volume / "a.txt").exists()  # the first one's volume was not purged
 
 
 def test_passwords_are_not_stored(created: Api, tmp_path: Path) -> None:

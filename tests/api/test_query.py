@@ -11,7 +11,7 @@ import pytest
 
 from davgate.api.query import http_date
 from davgate.state import IndexEntry
-from tests.api.conftest import Api, basic, infrastructure
+from tests.api.conftest import Api, basic, infrastructure, volume_of
 from tests.helpers import wait_until
 
 DAV = basic("user", "s3cret-pass")
@@ -61,7 +61,7 @@ def test_list_groups_by_base_name(api: Api, owner: str) -> None:
 
 
 def test_changes_behind_davgates_back_are_found_by_the_rescan(api: Api, owner: str, tmp_path: Path) -> None:
-    volume = tmp_path / "state" / "volumes" / "test-001" / "mynativestorage"
+    volume = volume_of(api, tmp_path, "test-001", "mynativestorage")
     (volume / "deep" / "er").mkdir(parents=True)
     (volume / "deep" / "er" / "hidden.dat").write_bytes(b"12345")
     wait_until(lambda: found(api, owner, "hidden.dat") == ["mynativestorage:/deep/er/hidden.dat"], timeout=10)
@@ -84,7 +84,7 @@ def test_a_rescan_pass_lists_at_most_rate_folders_per_adaptor(make_api: Callable
     service.rescanner.stop()  # passes are run by hand here
     token = api.register("owner@example.org")
     assert api.call("POST", "/infrastructure", infrastructure(), token=token).status == 201
-    volume = tmp_path / "state" / "volumes" / "test-001" / "mynativestorage"
+    volume = volume_of(api, tmp_path, "test-001", "mynativestorage")
     for i in range(7):
         (volume / f"f{i}").mkdir()
         (volume / f"f{i}" / "x.txt").write_bytes(b"x")

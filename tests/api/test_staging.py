@@ -23,6 +23,12 @@ MiB = 1024 * 1024
 
 
 @pytest.fixture
+def api(make_api: Callable[..., Api], webhook: Listener) -> Api:
+    """The app, its outbound rule allowing this test's webhook listener (and nothing else on loopback)."""
+    return make_api(outbound_allow=[webhook.allowance])
+
+
+@pytest.fixture
 def owner(api: Api) -> str:
     token = api.register("owner@example.org")
     assert api.call("POST", "/infrastructure", infrastructure(), token=token).status == 201
@@ -121,7 +127,7 @@ def test_webhooks_are_retried_with_backoff(api: Api, owner: str, webhook: Listen
 
 
 def test_webhooks_are_given_up_after_their_attempts(make_api: Callable[..., Api], webhook: Listener) -> None:
-    api = make_api(webhook_attempts=2)
+    api = make_api(webhook_attempts=2, outbound_allow=[webhook.allowance])
     token = api.register("owner@example.org")
     api.call("POST", "/infrastructure", infrastructure(), token=token)
     webhook.failures = 100
@@ -220,7 +226,7 @@ def test_copies_run_at_most_copy_workers_at_once(make_api: Callable[..., Api]) -
 
 def test_webhooks_go_only_where_the_configuration_allows(make_api: Callable[..., Api], webhook: Listener) -> None:
     base = webhook.url.rsplit("/", 1)[0]
-    api = make_api(webhook_allow=[f"{base}/hook"])
+    api = make_api(webhook_allow=[f"{base}/hook"], outbound_allow=[webhook.allowance])
     token = api.register("owner@example.org")
     assert api.call("POST", "/infrastructure", infrastructure(), token=token).status == 201
     for elsewhere in (f"{base}/other", f"{base}/hook/../admin", "http://127.0.0.1:9/hook", f"{base}/hookX"):
@@ -237,7 +243,7 @@ def test_webhooks_go_only_where_the_configuration_allows(make_api: Callable[...,
 def test_a_queued_webhook_no_longer_allowed_is_not_sent(
     make_api: Callable[..., Api], webhook: Listener, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api = make_api(webhook_allow=["https://engine.example.org/hooks"])
+    api = make_api(webhook_allow=["https://engine.example.org/hooks"], outbound_allow=[webhook.allowance])
     job = CopyJob("owner@example.org", "c1", "other:/a", "other:/b", "{}", webhook.url, state="done")
     api.app.api.stager.run_webhook(job)  # as the scheduler would, for a job queued under another list
     assert "no longer allowed" in caplog.text

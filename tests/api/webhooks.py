@@ -36,6 +36,7 @@ class Listener:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.allowance = f"127.0.0.1:{self.server.server_address[1]}"  # for server.outbound_allow: this port only
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -30,9 +30,31 @@ CONTENDERS = {
     "dispel_warm": {"dispel", "plain"},
     "tiffstore_cold": {"davgate", "tifffile"},
     "single_flight": {"davgate"},
+    "imaging_cold_npy": {"davgate", "titiler"},
+    "imaging_repeated_npy": {"davgate", "titiler"},
+    "imaging_cold_png": {"davgate", "titiler"},
+    "imaging_concurrent": {"davgate", "titiler"},
 }
 RUN_TIMEOUT = 480  # seconds; a fresh machine installs nginx, wrk, rclone and stock WsgiDAV first
-TARGETS = ["P1", "P2", "P3", "P3s", "P4", "P5", "P6", "P6 PSS", "P7", "P8", "P9", "P10", "P11"]
+TARGETS = [
+    "P1",
+    "P2",
+    "P3",
+    "P3s",
+    "P4",
+    "P5",
+    "P6",
+    "P6 PSS",
+    "P7",
+    "P8",
+    "P9",
+    "P10",
+    "P13",
+    "P14",
+    "P13r",
+    "P13c",
+    "P11",
+]
 
 
 def test_quick_run_measures_everything_and_leaves_nothing(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
-"""Headless Chromium (Debian's) on davgate's HTML listing: the DOM it builds, and a screenshot.
+"""Headless Chromium (Debian's) on davgate's folder pages, over every kind of mount: the DOM, a screenshot.
 
 Links to collections end in '/' and show the bare name; a file name that
-contains markup is shown as text, never run. Chromium never downloads
+contains markup is shown as text, never run. (The pages' actions are
+tested in tests/pages.) Chromium never downloads
 anything: it runs with a fresh profile and the flags of the recipes
 (no background networking, no component updates, no sync).
 """
@@ -45,10 +46,10 @@ def test_listing_in_chromium(gateway: Gateway, tool: Callable[[str], str], tmp_p
     dom = chromium(program, tmp_path / "profile-dom", "--dump-dom", url).stdout.decode()
     page = html.fromstring(dom)
     assert page.findtext(".//title") is not None and "pwned" not in page.findtext(".//title")
-    assert f'Authenticated user: "{USER}"' in page.text_content()
+    assert page.find_class("user")[0].text_content() == f"Signed in as {USER}"
     links = {a.text_content().strip(): a.get("href") for a in page.iter("a")}
     assert links["sub folder"] == "./sub%20folder/"  # a collection: trailing '/', the bare name shown
-    assert links[MARKUP_NAME] == quote(MARKUP_NAME, safe="'")  # the name as text, the link quoted
+    assert links[MARKUP_NAME] == "./" + quote(MARKUP_NAME, safe="")  # the name as text, the link quoted
     assert not page.findall(".//img") and not page.findall(".//td//b")  # nothing of the name became markup
 
     root = html.fromstring(
@@ -65,4 +66,21 @@ def test_listing_in_chromium(gateway: Gateway, tool: Callable[[str], str], tmp_p
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", head[16:24]) == (1024, 700)
     assert shot.stat().st_size > 10_000  # a rendered page, not a blank one
+    gateway.http("DELETE", folder)
+
+
+def test_an_uploaded_page_opens_sandboxed(gateway: Gateway, tool: Callable[[str], str], tmp_path: Path) -> None:
+    """A page someone put on a mount shows, but its script does not run with the viewer's credentials."""
+    program = tool("chromium")
+    folder = gateway.folder("/data", "sandbox")
+    page = (
+        b"<html><head><title>static</title></head><body><p id='text'>as uploaded</p>"
+        b"<script>document.title = 'ran'; document.getElementById('text').textContent = 'script ran';</script>"
+        b"</body></html>"
+    )
+    assert gateway.http("PUT", folder + "page.html", data=page).status_code == 201
+    url = f"http://{USER}:{PASSWORD}@{gateway.host_port}{folder}page.html"
+    dom = html.fromstring(chromium(program, tmp_path / "profile-page", "--dump-dom", url).stdout.decode())
+    assert dom.findtext(".//title") == "static"
+    assert dom.get_element_by_id("text").text_content() == "as uploaded"
     gateway.http("DELETE", folder)

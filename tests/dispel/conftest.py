@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import struct
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,3 +115,27 @@ def make_dispel(tmp_path: Path, store: Store) -> Iterator[Callable[..., Dispel]]
 @pytest.fixture
 def dispel(make_dispel: Callable[..., Dispel]) -> Dispel:
     return make_dispel()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """A minimal PNG reader for the encoder's own output (filters None and Up)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, payload = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + payload)
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", payload)
+        elif kind == b"IDAT":
+            idat += payload
+        pos += 12 + length
+    width, height, bits, colour, *_ = header
+    samples = {0: 1, 2: 3, 6: 4}[colour]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, -1)
+    out = np.zeros((height, rows.shape[1] - 1), np.uint8)
+    for y in range(height):
+        above = out[y - 1] if y else np.zeros_like(out[0])
+        out[y] = rows[y, 1:] + (above if rows[y, 0] == 2 else 0)
+    image = out.view(">u2" if bits == 16 else np.uint8).reshape(height, width, samples)
+    return image[..., 0] if samples == 1 else image

@@ -34,6 +34,7 @@ def test_defaults(base: dict) -> None:
         1024,
         {},
     )
+    assert (mount.memory_limit, mount.max_remote_read) == (2048 * 1024 * 1024, 256 * 1024 * 1024)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,8 @@ def test_defaults(base: dict) -> None:
         ({"tile_size": 8}, "mounts./dispel.tile_size: expected at least 16, got 8"),
         ({"elements": {"x": "no_colon"}}, "mounts./dispel.elements.x: expected module:function, got 'no_colon'"),
         ({"templates": "/does/not/exist"}, "mounts./dispel.templates: folder /does/not/exist does not exist"),
+        ({"memory_limit": 1000}, "mounts./dispel.memory_limit: expected 0 (no limit) or at least 268435456"),
+        ({"max_remote_read": 0}, "mounts./dispel.max_remote_read: expected at least 1, got 0"),
     ],
 )
 def test_errors_name_the_key(base: dict, change: dict, message: str) -> None:

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import io
 import json
-import struct
+import math
 import sys
-import zlib
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from davgate.dispel import elements
+from davgate.dispel import colormaps, elements, stretch
 from davgate.dispel.elements import ENTRY_POINT_GROUP, Registry
 from davgate.dispel.errors import ExecutionFailed, OutOfBounds
 from davgate.dispel.pipeline import Context, InputFile
-from tests.dispel.conftest import stack, write_stack
+from tests.dispel.conftest import decode_png, stack, write_stack
 
 
 def context(tmp_path: Path, source: Path | None = None) -> Context:
@@ -33,30 +35,6 @@ def written(ctx: Context) -> bytes:
     data = ctx.output.read()
     ctx.output.close()
     return data
-
-
-def decode_png(data: bytes) -> np.ndarray:
-    """A minimal PNG reader for the encoder's own output (filters None and Up)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, header = 8, b"", None
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind, payload = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
-        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + payload)
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", payload)
-        elif kind == b"IDAT":
-            idat += payload
-        pos += 12 + length
-    width, height, bits, colour, *_ = header
-    samples = {0: 1, 2: 3, 6: 4}[colour]
-    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, -1)
-    out = np.zeros((height, rows.shape[1] - 1), np.uint8)
-    for y in range(height):
-        above = out[y - 1] if y else np.zeros_like(out[0])
-        out[y] = rows[y, 1:] + (above if rows[y, 0] == 2 else 0)
-    image = out.view(">u2" if bits == 16 else np.uint8).reshape(height, width, samples)
-    return image[..., 0] if samples == 1 else image
 
 
 class TestRegistry:
@@ -147,11 +125,39 @@ class TestBuiltIns:
         assert flat.dtype == np.uint8 and not flat.any()
 
     def test_statistics_and_json(self, tmp_path: Path) -> None:
-        stats = elements.statistics(np.array([[1, 2], [3, 4]], np.uint16), None)
+        stats = elements.statistics(np.array([[1, 2], [3, 4]], np.uint16), None, bins=3)
         assert stats == {"shape": [2, 2], "dtype": "uint16", "count": 4, "min": 1, "max": 4, "mean": 2.5,
-                         "std": pytest.approx(1.118, abs=1e-3), "median": 2.5}  # fmt: skip
+                         "std": pytest.approx(1.118, abs=1e-3), "median": 2.5,
+                         "percentiles": pytest.approx({"1": 1.03, "2": 1.06, "5": 1.15, "25": 1.75, "50": 2.5,
+                                                       "75": 3.25, "95": 3.85, "98": 3.94, "99": 3.97}),
+                         "histogram": {"edges": [1.0, 2.0, 3.0, 4.0], "counts": [1, 1, 2]}}  # fmt: skip
         data = elements.encode_json(stats, None)
         assert json.loads(data)["max"] == 4
+
+    def test_statistics_are_numpys_own(self) -> None:
+        image = np.random.default_rng(7).normal(3000, 400, (123, 77)).astype(np.uint16)
+        stats = elements.statistics(image, None)
+        counts, edges = np.histogram(image, bins=elements.HISTOGRAM_BINS)
+        assert stats["histogram"] == {"edges": edges.tolist(), "counts": counts.tolist()}
+        assert sum(stats["histogram"]["counts"]) == image.size
+        for q, value in stats["percentiles"].items():
+            assert value == np.percentile(image, float(q))
+        assert (stats["mean"], stats["std"]) == (image.mean(dtype=np.float64), image.std(dtype=np.float64))
+
+    def test_previews_take_a_colormap_fixed_bounds_and_a_size(self) -> None:
+        image = np.arange(40_000, dtype=np.uint16).reshape(100, 400)
+        small = elements.fit(image, None, size=100)
+        assert small.shape == (25, 100)
+        assert elements.fit(image, None, size=None) is image
+        fixed = elements.stretch_8bit(image, None, rescale={"start": 0, "end": 39_999})
+        assert fixed[0, 0] == 0 and fixed[-1, -1] == 255
+        coloured = elements.colormap(fixed, None, name="viridis")
+        assert coloured.shape == (100, 400, 3) and coloured.dtype == np.uint8
+        assert elements.colormap(fixed, None, name="grey") is fixed
+        with pytest.raises(OutOfBounds, match="unknown colormap 'jet'"):
+            elements.colormap(fixed, None, name="jet")
+        with pytest.raises(OutOfBounds, match="percentiles 0 <= low <= high <= 100"):
+            elements.stretch_8bit(image, None, low=50, high=10)
 
     def test_encode_tiff_is_exact(self, tmp_path: Path) -> None:
         image = stack(3, 1, 30, 40)[0]
@@ -190,3 +196,37 @@ class TestBuiltIns:
         ctx = context(tmp_path)
         elements.encode_csv({"min": 1, "shape": [3, 4]}, ctx)
         assert written(ctx).decode() == "min,1\nshape,[3, 4]\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pixels=st.sampled_from([np.uint8, np.uint16]).flatmap(lambda dtype: arrays(dtype, st.integers(1, 400))),
+    bounds=st.tuples(st.floats(0, 100), st.floats(0, 100)).map(sorted),
+)
+def test_the_tabled_stretch_is_the_float_stretch(pixels: np.ndarray, bounds: list[float]) -> None:
+    low, high = bounds
+    # The general path, as it was before the histogram and the table.
+    sample = pixels.astype(np.float64)
+    bottom, top = (float(v) for v in np.percentile(sample, [low, high]))
+    if top <= bottom or not math.isfinite(255.0 / (top - bottom)):
+        expected = np.where(pixels > bottom, 255, 0).astype(np.uint8)
+    else:
+        scaled = (pixels.astype(np.float32) - np.float32(bottom)) * np.float32(255.0 / (top - bottom))
+        expected = np.clip(scaled, 0, 255).astype(np.uint8)
+    assert stretch.percentiles(pixels, (low, high)) == [bottom, top]
+    assert np.array_equal(elements.stretch_8bit(pixels, None, low=low, high=high), expected)
+
+
+def test_colormaps_are_close_to_the_published_end_points() -> None:
+    # matplotlib's tables at 0 and 255 (public domain data), within a few levels.
+    published = {
+        "viridis": [(68, 1, 84), (253, 231, 37)],
+        "magma": [(0, 0, 4), (252, 253, 191)],
+        "inferno": [(0, 0, 4), (252, 255, 164)],
+        "plasma": [(13, 8, 135), (240, 249, 33)],
+    }
+    for name, ends in published.items():
+        table = colormaps.table(name).astype(int)
+        for level, rgb in zip((0, 255), ends):
+            assert np.abs(table[level] - rgb).max() <= 12, (name, level, table[level].tolist(), rgb)
+    assert colormaps.table("grey")[77].tolist() == [77, 77, 77]

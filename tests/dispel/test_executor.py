@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 
-from davgate.dispel.errors import ExecutionFailed, OutOfBounds, TimedOut
-from davgate.dispel.executor import Executor
+from davgate.dispel.errors import ExecutionFailed, OutOfBounds, OverLimit, TimedOut
+from davgate.dispel.executor import READ_PART, Executor
 from davgate.dispel.pipeline import Job
 from tests.dispel.conftest import stack, write_stack
 from tests.helpers import wait_until
@@ -143,3 +145,105 @@ def test_a_closed_pool_refuses_runs(tmp_path: Path, source) -> None:
     pool.close()
     with pytest.raises(ExecutionFailed, match="shutting down"):
         pool.run(job(tmp_path, path), time_limit=30)
+
+
+# --- limits: memory of a pipeline process, reads of a non-local input ----------------
+
+MiB = 1024 * 1024
+
+
+def write_huge(path: Path, side: int) -> None:
+    """One zlib-compressed page of ``side`` x ``side`` uint16 zeros: small on disk, huge when decoded."""
+    tile = np.zeros((1024, 1024), dtype=np.uint16)
+    count = (side // 1024) ** 2
+    tifffile.imwrite(
+        path, (tile for _ in range(count)), shape=(side, side), dtype=np.uint16, tile=(1024, 1024),
+        compression="zlib", photometric="minisblack", metadata=None,
+    )  # fmt: skip
+
+
+def whole_page(tmp_path: Path, source: Path, *, local: bool = True, name: str = "whole") -> Job:
+    return Job(
+        key=name, template="test", params={}, steps=(("read_tiff", {"page": 0}), ("encode_npy", {})),
+        input_rel=source.name, input_etag="e1", input_size=source.stat().st_size,
+        input_path=str(source) if local else None, output_path=str(tmp_path / f"{name}.npy"),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "remote"])
+def test_a_run_over_the_memory_limit_is_507_and_the_pool_recovers(tmp_path: Path, source, local: bool) -> None:
+    huge = tmp_path / "huge.tif"
+    write_huge(huge, 20 * 1024)  # 800 MiB of pixels, decoded
+    assert huge.stat().st_size < 8 * MiB
+    pool = Executor(1, idle_timeout=60, memory_limit=512 * MiB)
+    try:
+        with pytest.raises(OverLimit) as caught:
+            pool.run(whole_page(tmp_path, huge, local=local), time_limit=60, reader=lambda: open(huge, "rb"))
+        assert caught.value.status == 507
+        assert caught.value.reason == (
+            "element read_tiff needs more memory than a pipeline process may use "
+            "(512 MiB, the dispel mount's memory_limit)"
+        )
+        assert pool.process_count() == 0  # not trusted with another run
+        path, pages = source
+        pool.run(job(tmp_path, path, name="after"), time_limit=30)
+        assert np.array_equal(np.load(tmp_path / "after.npy"), pages[1, 2:50, 8:70])
+    finally:
+        pool.close()
+
+
+def test_without_a_memory_limit_the_same_run_works(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.tif"
+    write_huge(huge, 12 * 1024)  # 288 MiB decoded: over 256 MiB, and cheap enough to make for real
+    for memory_limit, fails in ((256 * MiB, True), (0, False)):
+        pool = Executor(1, idle_timeout=60, memory_limit=memory_limit)
+        try:
+            if fails:
+                with pytest.raises(OverLimit, match="256 MiB"):
+                    pool.run(whole_page(tmp_path, huge), time_limit=60)
+            else:
+                pool.run(whole_page(tmp_path, huge), time_limit=60)
+                assert np.load(tmp_path / "whole.npy", mmap_mode="r").shape == (12 * 1024, 12 * 1024)
+        finally:
+            pool.close()
+
+
+@pytest.fixture
+def one_strip(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """A 12 MiB page stored as one uncompressed strip: reading it is one read of 12 MiB."""
+    pages = stack(5, 1, 2048, 3072)
+    write_stack(tmp_path / "strip.tif", pages, rowsperstrip=2048)
+    return tmp_path / "strip.tif", pages
+
+
+def test_a_read_larger_than_max_remote_read_is_507(tmp_path: Path, one_strip, source) -> None:
+    strip, _ = one_strip
+    pool = Executor(1, idle_timeout=60, max_read=8 * MiB)
+    try:
+        with pytest.raises(OverLimit) as caught:
+            pool.run(whole_page(tmp_path, strip, local=False), time_limit=60, reader=lambda: open(strip, "rb"))
+        assert caught.value.status == 507
+        assert "may have at most 8388608 bytes (the dispel mount's max_remote_read)" in caught.value.reason
+        path, _ = source
+        pool.run(job(tmp_path, path, local=False, name="after"), time_limit=30, reader=lambda: open(path, "rb"))
+    finally:
+        pool.close()
+
+
+def test_a_large_read_within_the_bound_arrives_whole_in_parts(tmp_path: Path, one_strip) -> None:
+    strip, pages = one_strip
+    served: list[int] = []
+
+    class Counting(io.FileIO):
+        def read(self, size: int = -1) -> bytes:
+            data = super().read(size)
+            served.append(len(data))
+            return data
+
+    pool = Executor(1, idle_timeout=60, max_read=16 * MiB)
+    try:
+        pool.run(whole_page(tmp_path, strip, local=False), time_limit=60, reader=lambda: Counting(strip, "rb"))
+    finally:
+        pool.close()
+    assert np.array_equal(np.load(tmp_path / "whole.npy"), pages[0])
+    assert max(served) <= READ_PART < pages[0].nbytes  # the server never held the strip whole

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from davgate.dispel.elements import Registry
-from davgate.dispel.errors import TemplateInvalid, UnknownTemplate
+from davgate.dispel.errors import BadOption, TemplateInvalid, UnknownTemplate
 from davgate.dispel.params import (
     DateParam,
     DigitsParam,
@@ -59,9 +59,33 @@ def test_steps_get_typed_values_and_texts() -> None:
     selection = template.parse(["312", "20181129", "12", "0-1200-0-400.png"])
     steps = template.job_steps(selection)
     assert steps[0] == ("read_tiff", {"page": 12, "window": {"x0": 0, "x1": 1200, "y0": 0, "y1": 400}})
-    assert [name for name, _ in steps] == ["read_tiff", "stretch_8bit", "encode_png"]
+    assert [name for name, _ in steps] == ["read_tiff", "fit", "stretch_8bit", "colormap", "encode_png"]
+    assert steps[2] == ("stretch_8bit", {"low": 2, "high": 98, "rescale": None})  # the options' defaults
     assert template.input_rel(selection) == "tiffstore/312/20181129.tif"
     assert template.file_name(selection) == "312_20181129_layer12_0-1200-0-400.png"
+
+
+def test_options_come_from_a_results_query_and_only_its_outputs() -> None:
+    template = load_template(TIFFSTORE, Registry())
+    segments = ["312", "20181129", "12", "0-1200-0-400.png"]
+    chosen = template.parse(segments, "colormap=viridis&size=0256&rescale=100-4000")
+    steps = dict(template.job_steps(chosen))
+    assert steps["fit"] == {"size": 256} and steps["colormap"] == {"name": "viridis"}
+    assert steps["stretch_8bit"]["rescale"] == {"start": 100, "end": 4000}
+    texts = {name: text for name, _, text in chosen.options}
+    assert texts == {"stretch": "", "rescale": "100-4000", "colormap": "viridis", "size": "256"}  # "": default
+    assert template.parse(segments, "colormap=grey").options == template.parse(segments).options
+    with pytest.raises(BadOption, match="unknown option 'colour' for .png"):
+        template.parse(segments, "colour=viridis")
+    with pytest.raises(BadOption, match="unknown option 'colormap' for .npy"):  # it would change nothing
+        template.parse([*segments[:3], "0-1200-0-400.npy"], "colormap=viridis")
+    with pytest.raises(BadOption, match="given twice"):
+        template.parse(segments, "size=20&size=30")
+    with pytest.raises(BadOption, match="option 'colormap': expected one of grey, viridis"):
+        template.parse(segments, "colormap=jet")
+    with pytest.raises(BadOption, match="option 'size': expected an integer"):
+        template.parse(segments, "size=3")
+    assert template.parse(segments[:3], "anything=at-all").options == ()  # a folder's query is not read
 
 
 def test_references_to_fields_and_inside_text(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_a_template_folder_exists_before_its_input_folder(dispel: Dispel) -> Non
 def test_html_listing(dispel: Dispel) -> None:
     response = dispel.get(f"{BASE}/312/20181129/2/")
     assert response.status == 200
-    assert 'href="0-128-0-128.png"' in response.text and 'href="0-128-0-128.tif"' in response.text
+    assert 'href="./0-128-0-128.png"' in response.text and 'href="./0-128-0-128.tif"' in response.text
     assert dispel.executions() == 0
 
 

@@ -71,6 +71,7 @@ def test_the_seed_scenario(
     serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path, sshd: Sshd, clean_home: LocalUser, webhook: Listener
 ) -> None:
     settings = config(tmp_path, htpasswd_file)
+    settings["server"] = {"outbound_allow": [sshd.allowance, webhook.allowance]}  # the tests' own, by port
     server = serve(settings, workers=2)
 
     # 1. a user is registered by the administrator and gets a token
@@ -184,3 +185,45 @@ def assert_no_password(tmp_path: Path, server: Server, *passwords: str) -> None:
     logs = "".join(path.read_text(errors="replace") for path in (tmp_path / "servers").rglob("davgate.log"))
     for password in passwords:
         assert password not in dump and password not in logs
+
+
+def native_infrastructure(password: str) -> dict[str, Any]:
+    return {
+        "name": "test-001",
+        "storageAdaptorContainers": [{"name": "mynativestorage", "type": "native"}],
+        "logicContainers": [{"name": "myDav", "type": "webdav", "user": DAV_USER, "pass": password}],
+    }
+
+
+def test_strangers_on_one_server(serve: ServerLauncher, tmp_path: Path, htpasswd_file: Path) -> None:
+    """A name freed by one user and taken by another starts empty; quotas hold; a deleted user's doors close."""
+    settings = config(tmp_path, htpasswd_file)
+    settings["api"]["quota_volume_bytes"] = 1000
+    server = serve(settings, workers=2)
+    first = api(server, "PUT", "/user", ADMIN, {"email": "a@example.org", "name": "A"}).json()["token"]
+    second = api(server, "PUT", "/user", ADMIN, {"email": "b@example.org", "name": "B"}).json()["token"]
+    url = f"{server.url}/test-001/mynativestorage/notes.txt"
+    a_auth, b_auth = (DAV_USER, "a-password-of-a"), (DAV_USER, "b-password-of-b")
+
+    assert api(server, "POST", "/infrastructure", first, native_infrastructure(a_auth[1])).status_code == 201
+    assert requests.put(url, data=b"a's notes", auth=a_auth, timeout=TIMEOUT).status_code == 201
+    patch = b"""<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:a"><D:set><D:prop>
+        <Z:note>a-private-note</Z:note></D:prop></D:set></D:propertyupdate>"""
+    assert requests.request("PROPPATCH", url, data=patch, auth=a_auth, timeout=TIMEOUT).status_code == 207
+    too_big = requests.put(f"{url}.big", data=b"x" * 2000, auth=a_auth, timeout=TIMEOUT)
+    assert too_big.status_code == 507 and "api.quota_volume_bytes" in too_big.text
+    assert api(server, "DELETE", "/infrastructure/test-001", first).status_code == 204
+
+    assert api(server, "POST", "/infrastructure", second, native_infrastructure(b_auth[1])).status_code == 201
+    for _ in range(4):  # both workers
+        assert requests.get(url, auth=b_auth, timeout=TIMEOUT).status_code == 404
+    assert requests.put(url, data=b"b's", auth=b_auth, timeout=TIMEOUT).status_code == 201
+    found = requests.request("PROPFIND", url, auth=b_auth, headers={"Depth": "0"}, timeout=TIMEOUT)
+    assert found.status_code == 207 and b"a-private-note" not in found.content
+
+    assert api(server, "DELETE", "/user/b@example.org", ADMIN).status_code == 204
+    for _ in range(4):  # at once, in both workers
+        assert requests.get(url, auth=b_auth, timeout=TIMEOUT).status_code == 401
+        assert requests.get(url, headers={"Authorization": f"Bearer {second}"}, timeout=TIMEOUT).status_code == 401
+    metrics = requests.get(f"{server.url}/metrics", auth=("alice", USERS["alice"]), timeout=TIMEOUT).text
+    assert 'davgate_api_quota_refusals_total{quota="volume_bytes"} 1.0' in metrics

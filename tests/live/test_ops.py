@@ -9,6 +9,7 @@ import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -152,7 +153,8 @@ def test_a_backend_outage_is_503_service_unavailable_counted_and_not_ready(serve
     assert (response.status_code, response.reason) == (503, "Service Unavailable")
     ready = requests.get(f"{server.url}/readyz", timeout=30)
     assert ready.status_code == 503
-    assert ready.json()["not_ready"] == ["/ceph"]
+    assert ready.json() == {"status": "not ready"}  # public: what is down is for the log
+    assert "not ready: /ceph (storage backend unavailable)" in server.log_text()
     assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
     wait_until(lambda: value(scrape(server), "davgate_backend_errors_total", mount="/ceph", status="503") == 1, 10)
 
@@ -161,4 +163,21 @@ def test_readyz_of_a_healthy_server(serve, config: dict) -> None:
     server = serve(config)
     response = requests.get(f"{server.url}/readyz", timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "checks": {"/data": "ok", "state": "ok"}}
+    assert response.json() == {"status": "ready"}
+
+
+FORGED = '2026-12-06 05:00:00,000 INFO davgate.access: 127.0.0.9 admin "DELETE /data" 204 0 1.0ms'
+
+
+def test_a_path_or_user_name_cannot_forge_a_text_log_line(serve, config: dict) -> None:
+    server = serve(config)
+    forged = quote("\x1b[2J\r\n" + FORGED, safe="/")  # clear the terminal, then a line of one's own
+    path = f"/data/x{forged}"
+    requests.get(server.url + path, timeout=10)  # unauthenticated, as an attacker would
+    requests.get(server.url + "/data/", auth=("bob\r\n" + FORGED, "x"), timeout=10)
+    escaped = ["/data/x\\x1b[2J\\r\\n" + FORGED, "user 'bob\\r\\n2026"]  # as written: backslash, n
+    wait_until(
+        lambda: all(e in server.log_text() for e in escaped), 10, message=lambda: helpers.tail(server.log_text())
+    )
+    assert not [line for line in server.log_text().splitlines() if line.startswith(FORGED[:20])]
+    assert "\x1b" not in server.log_text() and "\r" not in server.log_text()

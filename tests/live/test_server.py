@@ -176,3 +176,26 @@ def test_paths_never_escape_the_mount(serve: ServerLauncher, config: dict, root:
     status = int(reply.split(b" ", 2)[1])
     assert 400 <= status < 500, reply[:300]
     assert b"root:" not in reply
+
+
+UPLOADS = {
+    "page.html": b"<html><head><title>static</title></head><body><script>document.title='ran'</script></body></html>",
+    "image.svg": b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    "plain.txt": b"<script>alert(1)</script>",
+}
+
+
+def test_files_from_mounts_never_run_as_davgate(serve: ServerLauncher, config: dict) -> None:
+    server = serve(config)
+    for name, content in UPLOADS.items():
+        assert requests.put(f"{server.url}/data/{name}", data=content, auth=AUTH, timeout=10).status_code == 201
+        for method in ("GET", "HEAD"):
+            response = requests.request(method, f"{server.url}/data/{name}", auth=AUTH, timeout=10)
+            assert response.status_code == 200
+            assert response.headers["Content-Security-Policy"] == "sandbox", (name, method)
+            assert response.headers["X-Content-Type-Options"] == "nosniff", (name, method)
+        ranged = requests.get(f"{server.url}/data/{name}", auth=AUTH, headers={"Range": "bytes=0-3"}, timeout=10)
+        assert ranged.status_code == 206 and ranged.headers["Content-Security-Policy"] == "sandbox"
+    listing = requests.get(f"{server.url}/data/", auth=AUTH, timeout=10)  # davgate's own page
+    assert listing.status_code == 200 and "page.html" in listing.text
+    assert "sandbox" not in listing.headers.get("Content-Security-Policy", "")

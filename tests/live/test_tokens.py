@@ -43,7 +43,13 @@ def server(serve: ServerLauncher, tmp_path: Path, keys: Path, htpasswd_file: Pat
     (tmp_path / "data").mkdir()
     (tmp_path / "shared").mkdir()
     config = {
-        "auth": {"htpasswd": htpasswd_file, "jwt": {"users": keys / "users.json", "audience": "davgate"}},
+        "auth": {
+            "htpasswd": htpasswd_file,
+            "jwt": {"users": keys / "users.json", "audience": "davgate"},
+            "throttle": {
+                "failures": 0
+            },  # tokens refused until a reload are retried here (see tests/auth/test_throttle)
+        },
         "mounts": {
             "/data": {"type": "local", "root": tmp_path / "data"},
             "/shared": {"type": "local", "root": tmp_path / "shared", "access": {"read": ["*"], "write": [EMAIL]}},

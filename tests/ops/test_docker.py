@@ -141,6 +141,13 @@ def test_the_image_is_slim_non_root_and_health_checked() -> None:
     assert '"davgate"' in command and "/etc/davgate/davgate.yaml" in command
 
 
+def test_the_image_installs_exactly_the_servers_lock() -> None:
+    runs = [args for kind, args in dockerfile() if kind == "RUN" and "pip install" in args]
+    assert len(runs) == 2
+    assert "--require-hashes --no-deps -r requirements/serve.lock" in runs[0]
+    assert "--no-deps" in runs[1] and runs[1].endswith(" .")
+
+
 def container_paths(tmp_path: Path) -> dict[str, Path]:
     """Where the container's paths come from: the image (COPY), volumes and secrets, mapped to test folders."""
     paths: dict[str, Path] = {}
@@ -182,3 +189,21 @@ def test_the_config_loads_with_davgates_own_loader(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["Dockerfile", "compose.yaml", "nginx.conf", "davgate.yaml", ".gitignore"])
 def test_docker_readme_describes_each_file(name: str) -> None:
     assert f"`{name}`" in (DOCKER / "README.md").read_text()
+
+
+def test_the_postgres_profile_gives_the_replicas_a_postgres_store(tmp_path: Path) -> None:
+    """What docker/README.md has an operator put in docker/.env for the postgres profile, loaded by davgate."""
+    services = compose()["services"]
+    assert services["postgres"]["profiles"] == ["postgres"] and services["mongo"]["profiles"] == ["mongo"]
+    assert services["postgres"]["image"].startswith("postgres:")
+    dependencies = services[REPLICAS[0]]["depends_on"]
+    assert dependencies["postgres"]["required"] is False and dependencies["mongo"]["required"] is False
+    url = "postgresql://davgate:a-password@postgres:5432/davgate"
+    chosen = {**REQUIRED, "STATE_TYPE": "postgres", "STATE_URL": url}
+    environ = {name: COMPOSE_VAR.sub(lambda m: chosen.get(m[1], m[3] or ""), str(value))
+               for name, value in services[REPLICAS[0]]["environment"].items()}  # fmt: skip
+    text = davgate_yaml()
+    for target, source in sorted(container_paths(tmp_path).items(), key=lambda item: -len(item[0])):
+        text = text.replace(target, str(source))
+    config = parse_config(yaml.safe_load(text), "docker/davgate.yaml", environ)
+    assert config.state.type == "postgres" and config.state.url == url

@@ -1,10 +1,13 @@
-"""/healthz and /readyz in-process: no authentication, bounded time, a body that names what is down."""
+"""/healthz and /readyz in-process: no authentication, bounded time; what is down goes to the log, not the page."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import wait_until
 from tests.sshd import Sshd, frozen, own_sshd
@@ -26,19 +29,22 @@ def test_readyz_checks_the_state_store_and_every_mount(make_app) -> None:
     app = make_app(special={"/ceph": "outage"})
     response = Client(app, user=None).get("/readyz")
     assert response.status == 200, response.text
-    assert json.loads(response.body) == {"status": "ready", "checks": {"state": "ok", "/data": "ok", "/ceph": "ok"}}
+    assert json.loads(response.body) == {"status": "ready"}
+    assert app.ops is not None
+    assert app.ops.readiness.report() == (True, {"state": "ok", "/data": "ok", "/ceph": "ok"})
 
 
-def test_readyz_names_a_mount_that_is_down(make_app) -> None:
+def test_readyz_tells_the_public_only_not_ready_and_the_log_what(make_app, caplog: pytest.LogCaptureFixture) -> None:
     app = make_app(special={"/ceph": "outage"})
     app.mounts["/ceph"].down.set()
-    response = Client(app, user=None).get("/readyz")
-    assert response.status == 503
-    body = json.loads(response.body)
-    assert body["status"] == "not ready"
-    assert body["not_ready"] == ["/ceph"]
-    assert body["checks"]["/ceph"] == "storage backend unavailable"  # coarse: the page is public
-    assert body["checks"]["/data"] == "ok"
+    with caplog.at_level(logging.INFO, logger="davgate.health"):
+        response = Client(app, user=None).get("/readyz")
+        assert response.status == 503
+        assert json.loads(response.body) == {"status": "not ready"}  # no mount path, no reason: the page is public
+        assert b"/ceph" not in response.body and b"/data" not in response.body
+        Client(app, user=None).get("/readyz")
+    said = [r.getMessage() for r in caplog.records if r.name == "davgate.health" and r.getMessage().startswith("not")]
+    assert said == ["not ready: /ceph (storage backend unavailable)"]  # once, not once per probe
     app.mounts["/ceph"].down.clear()
     # results are kept for a second (cache_for): then the mount is seen back
     wait_until(
@@ -62,7 +68,8 @@ def test_readyz_gives_up_on_a_frozen_sftp_server_in_bounded_time(make_app, own_s
         response = Client(app, user=None).get("/readyz")
         elapsed = time.monotonic() - started
         assert response.status == 503
-        assert json.loads(response.body)["checks"]["/hpc"] == "timed out after 0.5 s"
+        assert app.ops is not None
+        assert app.ops.readiness.report()[1]["/hpc"] == "timed out after 0.5 s"
         assert elapsed < 2.0
     wait_until(
         lambda: Client(app, user=None).get("/readyz").status == 200, timeout=15, message="/hpc never ready again"
@@ -74,7 +81,9 @@ def test_readyz_reports_a_broken_state_store(make_app) -> None:
     app.store.close()
     response = Client(app, user=None).get("/readyz")
     assert response.status == 503
-    assert json.loads(response.body)["not_ready"] == ["state"]
+    assert app.ops is not None
+    ready, checks = app.ops.readiness.report()
+    assert not ready and [name for name, outcome in checks.items() if outcome != "ok"] == ["state"]
 
 
 def test_health_endpoints_take_get_and_head_only(make_app) -> None:

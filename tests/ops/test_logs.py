@@ -99,6 +99,27 @@ def test_text_lines_carry_the_request_id_in_brackets() -> None:
     assert " WARNING davgate.text-test: outside" in outside
 
 
+def test_text_lines_escape_what_is_not_printable_but_keep_a_tracebacks_lines() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.TextFormatter())
+    log = logging.getLogger("davgate.escape-test")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("GET %s by %s", "/a\n\r\x1b[2J\x85\u2028b", "bob\tx")
+        try:
+            raise ValueError("broken")
+        except ValueError:
+            log.exception("failed on %s", "/c\nd")
+    finally:
+        log.removeHandler(handler)
+    text = stream.getvalue()
+    assert text.splitlines()[0].endswith("GET /a\\n\\r\\x1b[2J\\x85\\u2028b by bob\\tx")
+    assert "failed on /c\\nd\nTraceback (most recent call last):\n" in text
+    assert text.rstrip("\n").endswith("ValueError: broken")
+
+
 def test_credentials_never_reach_the_access_log(captured: io.StringIO) -> None:
     Client(AccessLog(chatty)).get("/x", Authorization="Bearer secret-token-value")
     assert "secret-token-value" not in captured.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,14 @@ def test_no_mount_may_take_an_operations_path(tmp_path: Path, path: str) -> None
     (tmp_path / "x").mkdir()
     bad = config(tmp_path, mounts={path: {"type": "local", "root": str(tmp_path / "x")}})
     with pytest.raises(ConfigError, match=f"mounts.{path}: {path} is reserved"):
+        startup.check_reserved_paths(bad)
+
+
+@pytest.mark.parametrize("path", ["/.davgate", "/.DAVGATE/x"])
+def test_no_mount_may_take_the_pages_assets_path(tmp_path: Path, path: str) -> None:
+    (tmp_path / "x").mkdir()
+    bad = config(tmp_path, mounts={path: {"type": "local", "root": str(tmp_path / "x")}})
+    with pytest.raises(ConfigError, match=f"mounts.{re.escape(path)}: {re.escape(path)} is reserved for the assets"):
         startup.check_reserved_paths(bad)
 
 

@@ -117,6 +117,34 @@ def test_fs_sshfs_imports_in_a_fresh_interpreter() -> None:
     assert done.returncode == 0, done.stderr
 
 
+# cryptography 51 deprecates DSA and warns wherever its public DSA names are
+# used (its own modules use aliases that do not warn); a later release removes
+# them. paramiko 3.x uses them whenever it loads a key (PKey.from_path, which
+# every sftp mount calls at start) and on "import paramiko" would fail once they
+# are gone. With every warning an error, this interpreter stops at the first such
+# use, in production code: the locked paramiko makes none.
+WITHOUT_DSA = """
+import sys, warnings
+warnings.simplefilter("error")
+from davgate.config.schema import SftpMount as Options
+from davgate.providers.sftp import SftpMount
+host, port, user, key, known_hosts, root = sys.argv[1:]
+options = Options(type="sftp", host=host, port=int(port), user=user, key=key, root=root,
+                  known_hosts=known_hosts, timeout=5.0)
+mount = SftpMount("/hpc", options)
+print(sorted(entry.name for entry in mount.list("")))
+mount.close()
+"""
+
+
+def test_sftp_mounts_work_with_a_cryptography_without_dsa(sshd: Sshd, root: Path) -> None:
+    (root / "seen.txt").write_bytes(CONTENT)
+    args = [sshd.host, str(sshd.port), sshd.user, str(sshd.key), str(sshd.known_hosts), str(root)]
+    done = subprocess.run([sys.executable, "-c", WITHOUT_DSA, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['seen.txt']"
+
+
 def test_root_may_be_relative_to_the_login_folder(sshd: Sshd, root: Path) -> None:
     relative = os.path.relpath(root, os.path.expanduser(f"~{sshd.user}"))
     with contextlib.closing(sftp_mount(sshd, relative)) as mount:

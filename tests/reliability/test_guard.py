@@ -148,11 +148,24 @@ def test_destination_gives_the_decoded_path(value: str, path: str) -> None:
     [
         "", "garbage", "data/x", "ftp://h/data/x", "http://[::1", "http:///data/x", "/data/../etc/passwd",
         "/data/%2e%2e/x", "/data/..%2fx", "/data/a%5cb", "/data/%00", "/data/%c0%ae%c0%ae/x", "/data/%ff",
-        "/data/a\\b", "/" + "x" * 9000,
+        "/data/a\\b", "/" + "x" * 9000, "/data/x#", "/data/x#frag", "/data/x?q", "http://h:port/x",
     ],
 )  # fmt: skip
 def test_destination_refuses(value: str) -> None:
     assert refused(h.destination, value).status == 400
+
+
+HERE = h.Origins(frozenset({"http"}), frozenset({"h:1", "proxy.example"}))
+
+
+@pytest.mark.parametrize("value", ["http://h:1/x", "HTTP://H:1/x", "http://proxy.example/x", "/x"])
+def test_destination_of_this_server(value: str) -> None:
+    assert h.destination(value, HERE) == "/x"
+
+
+@pytest.mark.parametrize("value", ["http://h:2/x", "http://other/x", "https://h:1/x", "http://u:p@h:1/x", "http://h/x"])
+def test_destination_elsewhere_is_refused(value: str) -> None:
+    assert refused(h.destination, value, HERE).status == 400
 
 
 def environ(method: str, body: bytes, **extra: str) -> dict:

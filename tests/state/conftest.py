@@ -125,3 +125,6 @@ def start_peer() -> Iterator[Callable[[tuple[str, dict[str, Any]]], Peer]]:
     yield start
     statuses = [peer.stop() for peer in started]
     assert statuses == [0] * len(started), f"peers exited with {statuses}"
+
+
+from tests.postgres import postgres  # noqa: E402,F401 - the session's PostgreSQL, for the postgres store's tests

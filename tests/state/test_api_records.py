@@ -7,12 +7,14 @@ process" is a second store opened on the same spec, raced from threads.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from davgate.state import CopyJob, IndexEntry, InfraRecord, RecordExists, StateStore
+from davgate.state import ApiUsage, CopyJob, IndexEntry, InfraRecord, RecordExists, StateStore, open_store
+from davgate.state.sqlite import SCHEMA
 from tests.helpers import race
 from tests.state.suite import Spec, StoreSuite
 
@@ -65,6 +67,31 @@ class ApiRecordsContract(StoreSuite):
         assert store.infra_generation() != generation
         assert store.infra_delete("t1") is False
         assert store.infra_get("t1") is None
+
+    def test_an_infrastructure_keeps_its_id_and_is_deleted_by_it(self, store: StateStore, other: StateStore) -> None:
+        record = InfraRecord("t1", "u@x", "{}", 5.0, "id-first")
+        store.infra_create(record)
+        assert other.infra_get("t1") == record
+        assert other.infra_list("u@x") == [record]
+        assert store.infra_delete("t1", "id-other") is False  # a name taken again is not the same infrastructure
+        assert store.infra_get("t1") == record
+        assert store.infra_delete("t1", "id-first") is True
+        assert store.infra_get("t1") is None
+
+    def test_usage_of_one_user(self, store: StateStore) -> None:
+        assert store.api_usage("u@x") == ApiUsage(0, 0, 0, 0)
+        store.infra_create(InfraRecord("t1", "u@x", "{}", 1.0, "i1"))
+        store.infra_create(InfraRecord("t2", "v@x", "{}", 1.0, "i2"))
+        store.metadata_put("u@x", "c", "e1", {"s": "abc"})  # {"s":"abc"}: 11 bytes of JSON text
+        store.metadata_put("u@x", "d", "e2", {})
+        store.metadata_put("v@x", "c", "e3", {"big": "x" * 100})
+        store.job_add([job("j1"), job("j2"), job("j3", owner="v@x")])
+        claimed = store.job_claim("h", 10.0, 20.0)
+        assert claimed is not None and claimed.id == "j1"
+        store.job_add([job("j4")])
+        store.job_claim("h", 10.0, 20.0)
+        store.job_finish("u@x", "j2", "h", state="done", error="", checksum="", now=11.0)
+        assert store.api_usage("u@x") == ApiUsage(1, 2, 13, 2)  # j1 running and j4 queued; j2 done
 
     def test_one_of_two_racing_creates_wins(self, store: StateStore, other: StateStore) -> None:
         stores = [store, other] * 4
@@ -244,3 +271,18 @@ class ApiRecordsContract(StoreSuite):
 class TestSqliteApiRecords(ApiRecordsContract):
     def store_spec(self, tmp_path: Path) -> Spec:
         return "sqlite", {"path": str(tmp_path / "state" / "davgate.sqlite")}
+
+    def test_a_record_of_version_5_takes_its_name_as_id(self, tmp_path: Path) -> None:
+        path = tmp_path / "old.sqlite"
+        with sqlite3.connect(path) as db:
+            for statements in SCHEMA[:5]:  # a file as the previous davgate left it
+                for statement in statements:
+                    db.execute(statement)
+            db.execute("INSERT INTO api_infrastructures VALUES ('old-1', 'u@x', '{}', 1.0)")
+            db.execute("PRAGMA user_version = 5")
+        db.close()
+        with open_store("sqlite", path=str(path)) as store:
+            assert store.infra_get("old-1") == InfraRecord("old-1", "u@x", "{}", 1.0, "old-1")
+            assert store.infra_get("old-1").legacy  # type: ignore[union-attr]
+            store.infra_create(InfraRecord("new-1", "u@x", "{}", 2.0, "a1b2"))
+            assert not store.infra_get("new-1").legacy  # type: ignore[union-attr]

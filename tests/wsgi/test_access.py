@@ -12,6 +12,7 @@ import pytest
 from davgate.access import Need, Scopes, needs_of
 from davgate.app import Application
 from tests.auth.jwt_keys import ALICE, BOB, claims, key, token, write_users
+from tests.dispel.conftest import TIFFSTORE, stack, write_stack
 from tests.wsgi.client import Client
 
 DEST = "http://127.0.0.1"
@@ -267,6 +268,68 @@ def test_scope_root_covers_everything(open_app: Application, mount_root) -> None
     assert everything.get("/archive/a.txt").status == 200
     assert everything.propfind("/", depth="infinity").status == 207
     assert scoped(open_app, "storage.read:/data").propfind("/", depth="infinity").status == 403
+
+
+# -- what a mount reads elsewhere (DISPEL's source) ---------------------------
+
+
+RESULT = "/dispel/tiffstore/312/20181129/1/0-10-0-10"
+
+
+@pytest.fixture
+def over_archive(make_app, mount_root, users_file: Path, tmp_path: Path) -> Application:
+    """/dispel reads from /archive, which only @staff (bob, and ALICE by token) may read."""
+    write_stack(mount_root("/archive") / "tiffstore/312/20181129.tif", stack(1, 3, 200, 300), tile=(64, 64))
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "tiffstore.yaml").write_text(TIFFSTORE.read_text())
+    return make_app(
+        auth={"jwt": {"users": str(users_file)}},
+        groups={"staff": ["bob", ALICE]},
+        mounts={
+            "/archive": {"type": "local", "root": str(mount_root("/archive")), "access": {"read": ["@staff"]}},
+            "/dispel": {"type": "dispel", "templates": str(templates), "source": "/archive", "workers": 1},
+        },
+        cache={"type": "local", "root": str(tmp_path / "cache")},
+    )
+
+
+def test_a_mount_that_reads_another_is_read_under_its_rules(over_archive: Application) -> None:
+    alice, bob = Client(over_archive, "alice"), Client(over_archive, "bob")
+    assert bob.get(RESULT).status == 200
+    assert alice.get(RESULT).status == 403  # cached now, still refused
+    assert alice.propfind("/dispel/tiffstore/312/", depth="1").status == 403
+    assert b"tiffstore" in bob.propfind("/dispel/", depth="1").body
+    assert b"tiffstore" not in alice.propfind("/dispel/", depth="1").body
+    assert Client(over_archive, None).get(RESULT).status == 401  # anonymous: log in
+
+
+def test_a_token_needs_scopes_for_what_the_mount_reads_too(over_archive: Application) -> None:
+    only_dispel = scoped(over_archive, "storage.read:/dispel")
+    assert only_dispel.get(RESULT).status == 403
+    assert b"tiffstore" not in only_dispel.propfind("/dispel/", depth="1").body
+    both = scoped(over_archive, "storage.read:/dispel", "storage.read:/archive/tiffstore/312")
+    assert both.get(RESULT).status == 200
+    assert b"tiffstore" in both.propfind("/dispel/", depth="1").body  # its input folder is within reach
+    elsewhere = scoped(over_archive, "storage.read:/dispel", "storage.read:/archive/tiffstore/313")
+    assert elsewhere.get(RESULT).status == 403
+
+
+# -- what listings above the mounts show --------------------------------------
+
+
+def test_the_root_lists_only_the_mounts_the_user_may_read(ruled: Application) -> None:
+    alice = Client(ruled, "alice").propfind("/", depth="1")
+    assert alice.status == 207
+    assert b"/data/" in alice.body and b"/projects/" in alice.body
+    assert b"archive" not in alice.body  # not its name, ETag, dates or quota
+    assert b"archive" in Client(ruled, "bob").propfind("/", depth="1").body
+    anonymous = Client(ruled, None)
+    assert b"/data/" not in anonymous.propfind("/", depth="1").body
+    assert b"/projects/a/" not in anonymous.propfind("/projects/", depth="1").body  # '*' is any user, logged in
+    assert b"/projects/b/" in anonymous.propfind("/projects/", depth="1").body
+    assert b"archive" not in Client(ruled, "alice").get("/").body  # the HTML listing too
+    assert scoped(ruled, "storage.read:/projects/b").propfind("/", depth="1").body.count(b"<D:response>") == 2
 
 
 # -- units ----------------------------------------------------------------

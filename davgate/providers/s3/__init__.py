@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
 from davgate import errors
+from davgate.hardening.outbound import Opener
 from davgate.providers import Entry, Mount, Upload
 from davgate.providers.s3.bucket import check_bucket, check_options, clean_prefix
 from davgate.providers.s3.client import LazyClient, translated
@@ -40,13 +41,14 @@ DELETE_BATCH = 1000  # S3's limit for delete_objects
 class S3Mount(Mount):
     """Serves the keys of ``options.bucket`` below ``options.prefix``."""
 
-    def __init__(self, path: str, options: Any) -> None:
+    def __init__(self, path: str, options: Any, opener: Opener | None = None) -> None:
+        """``opener``: how to open connections (the outbound rule's, for API-made mounts); None: botocore's way."""
         super().__init__(path, options)
         self.bucket = options.bucket
         check_options(path, options)
         self.root = clean_prefix(options.prefix)
         self.page_size = options.page_size
-        self.clients = LazyClient(options)
+        self.clients = LazyClient(options, opener)
         self._copier: Copier | None = None
 
     @property

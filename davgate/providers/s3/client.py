@@ -24,6 +24,8 @@ from botocore.exceptions import (
 )
 
 from davgate import errors
+from davgate.hardening.outbound import Opener
+from davgate.providers.s3.connections import send_through
 
 # S3 error codes (from the XML body, or the bare status of a HEAD) -> davgate errors.
 CODE_ERRORS: dict[str, type[errors.StorageError]] = {
@@ -124,22 +126,34 @@ def make_client(options: Any) -> Any:
 
 
 class LazyClient:
-    """The boto3 client of a mount or a cache, made on first use (so never shared across a fork), once for all threads."""
+    """The boto3 client of a mount or a cache, made on first use (so never shared across a fork), once for all threads.
 
-    def __init__(self, options: Any) -> None:
+    With an ``opener`` (an API-made mount: the outbound rule's), every
+    connection of the client is opened by it (:mod:`.connections`).
+    """
+
+    def __init__(self, options: Any, opener: Opener | None = None) -> None:
         self.options = options
+        self.opener = opener
         self._client: Any = None
+        self._session: Any = None
         self._lock = threading.Lock()
 
     def get(self) -> Any:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = make_client(self.options)
+                    client = make_client(self.options)
+                    if self.opener is not None:
+                        self._session = send_through(client, self.opener)
+                    self._client = client
         return self._client
 
     def close(self) -> None:
         with self._lock:
             client, self._client = self._client, None
+            session, self._session = self._session, None
         if client is not None:
             client.close()
+        if session is not None:
+            session.close()

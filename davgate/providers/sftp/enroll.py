@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from davgate import errors
+from davgate.hardening.outbound import DIRECT, Opener
 from davgate.providers.sftp.hostkeys import HostKeyCheck, fingerprint
 from davgate.providers.sftp.pool import connect_sshfs, transport_of
 from davgate.providers.sftp.remote import paramiko, translated
@@ -58,14 +59,18 @@ def enroll(
     known_hosts: str | os.PathLike[str] | None = None,
     store: StateStore | None = None,
     timeout: float = 10.0,
+    opener: Opener = DIRECT,
 ) -> Enrolment:
-    """Authorise the key at ``key_path`` (made if missing) for ``user``@``host``:``port``."""
+    """Authorise the key at ``key_path`` (made if missing) for ``user``@``host``:``port``.
+
+    ``opener`` opens both connections (the outbound rule's, for a host an API user chose).
+    """
     key_path = Path(key_path)
     key = load_key(key_path) if key_path.exists() else None  # an unusable one fails before we log in
     where = f"{user}@{host}:{port}"
     check = HostKeyCheck(host, port, Path(known_hosts) if known_hosts else None, store, f"sftp-enroll {where}")
     with translated(where):
-        sshfs = connect_sshfs(host, port, user, check, timeout, password=password)
+        sshfs = connect_sshfs(host, port, user, check, timeout, password=password, opener=opener)
         del password
         try:
             server_key = transport_of(sshfs).get_remote_server_key()
@@ -75,7 +80,7 @@ def enroll(
         finally:
             sshfs.close()
         try:
-            connect_sshfs(host, port, user, check, timeout, pkey=key).close()
+            connect_sshfs(host, port, user, check, timeout, pkey=key, opener=opener).close()
         except paramiko.AuthenticationException as error:
             problem = "the key was added to ~/.ssh/authorized_keys, but the server does not accept it"
             raise EnrolmentFailed(where, f"{problem} (does its AuthorizedKeysFile name another file?)") from error

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from davgate import errors
 from davgate.config import ConfigError
+from davgate.hardening.outbound import DIRECT, Opener
 from davgate.providers import Entry, Mount, Upload
 from davgate.providers.sftp.hostkeys import HostKeyCheck
 from davgate.providers.sftp.pool import Link, Pool, connect_sshfs
@@ -63,8 +64,10 @@ def load_key(path: str, mount: str) -> paramiko.PKey:
 class SftpMount(Mount):
     """Serves ``options.root`` on ``options.host``, logged in as ``options.user`` with ``options.key``."""
 
-    def __init__(self, path: str, options: Any) -> None:
+    def __init__(self, path: str, options: Any, opener: Opener = DIRECT) -> None:
+        """``opener``: how to open the SSH socket (the outbound rule's, for API-made mounts)."""
         super().__init__(path, options)
+        self.opener = opener
         self.key = load_key(str(options.key), path)
         self.timeout = float(options.timeout)
         self.check = HostKeyCheck(options.host, options.port, options.known_hosts, None, f"sftp {path}")
@@ -80,7 +83,9 @@ class SftpMount(Mount):
 
     def connect(self) -> SSHFS:
         options = self.options
-        return connect_sshfs(options.host, options.port, options.user, self.check, self.timeout, pkey=self.key)
+        return connect_sshfs(
+            options.host, options.port, options.user, self.check, self.timeout, pkey=self.key, opener=self.opener
+        )
 
     def close(self) -> None:
         self.pool.close()

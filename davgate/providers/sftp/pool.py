@@ -16,12 +16,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 from davgate import errors
+from davgate.hardening.outbound import DIRECT, Opener
 from davgate.providers.sftp.hostkeys import HostKeyCheck
 from davgate.providers.sftp.remote import SSHFS, is_connection_error, paramiko
 
@@ -42,14 +42,16 @@ def connect_sshfs(
     *,
     pkey: paramiko.PKey | None = None,
     password: str | None = None,
+    opener: Opener = DIRECT,
 ) -> SSHFS:
     """An ``SSHFS`` logged in with ``pkey`` or ``password``, its host key checked before login.
 
-    We open the socket ourselves so that a failed login or a refused host key
+    We open the socket ourselves, with ``opener`` (the outbound rule's for a
+    host an API user chose), so that a failed login or a refused host key
     closes it (fs.sshfs would leave paramiko's transport thread running).
     """
     policy = check.policy()
-    sock = socket.create_connection((host, port), timeout=timeout)
+    sock = opener(host, port, timeout)
     try:
         sshfs = SSHFS(
             host, user=user, passwd=password, pkey=pkey, port=port, timeout=timeout,

@@ -10,7 +10,6 @@ one module each; they reach their collection through :meth:`_collection`.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +17,7 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from davgate.state import StateStoreError
+from davgate.state import StateStoreError, redact_url
 
 Document = dict[str, Any]
 ClientFactory = Callable[[str], MongoClient[Document]]
@@ -50,6 +49,10 @@ SCHEMA: tuple[tuple[tuple[str, tuple[tuple[str, int], ...], bool], ...], ...] = 
         ("copy_jobs", (("adding_until", 1),), False),
         ("metadata", (("owner", 1), ("collection", 1), ("id", 1)), True),
     ),
+    (  # 6: one document per infrastructure (keyed by _id, its name); see davgate.state.mongo.api
+        ("api_infrastructures", (("owner", 1),), False),
+        ("copy_jobs", (("owner", 1), ("state", 1)), False),
+    ),
 )
 SCHEMA_ID = "schema"
 
@@ -69,7 +72,7 @@ class MongoConnection:
         try:
             self._client = (client_factory or default_client)(url)
         except PyMongoError as error:  # a malformed url, unknown options
-            raise StateStoreError(f"state store {redact(url)}: {error}") from error
+            raise StateStoreError(f"state store {redact_url(url)}: {error}") from error
         self._db = self._client[database]
         try:
             self._migrate()
@@ -78,7 +81,7 @@ class MongoConnection:
             raise StateStoreError(f"state store {self!r} cannot be used: {error}") from error
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({redact(self.url)!r}, {self.database!r})"
+        return f"{type(self).__name__}({redact_url(self.url)!r}, {self.database!r})"
 
     def _collection(self, name: str) -> Collection[Document]:
         if self._closed:
@@ -115,8 +118,3 @@ def upsert(operation: Callable[..., Any], *args: Any) -> Any:
         return operation(*args, upsert=True)
     except DuplicateKeyError:
         return operation(*args, upsert=True)
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    return re.sub(r"(//[^:/@]*):[^@/]*@", r"\1:***@", url)
