@@ -10,6 +10,7 @@ to something removed meanwhile is taken back. A mixin of
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -18,10 +19,14 @@ from wsgidav.dav_error import HTTP_NOT_FOUND, DAVError
 
 from davgate import errors, request_cache
 from davgate.errors import translate
+from davgate.state import StoreBusy
 
 if TYPE_CHECKING:
     from davgate.namespace import Namespace
     from davgate.providers import Mount
+
+
+log = logging.getLogger("davgate.providers")
 
 
 class FollowingState:
@@ -77,6 +82,21 @@ class FollowingState:
             except errors.StorageError:
                 self.put_back(kept)
                 raise
+        self.sweep_properties()
+
+    def sweep_properties(self) -> None:
+        """After the removal: drop properties a PROPPATCH wrote between :meth:`forget` and the removal.
+
+        The first removal already succeeded; a store busy now leaves only what
+        such a racing write added, so it is logged, not answered 503.
+        """
+        manager = self.provider.prop_manager
+        if manager is None:
+            return
+        try:
+            manager.remove_properties(self.get_ref_url(), self.environ, with_children=self.is_collection)
+        except StoreBusy:
+            log.warning("%s: removed, but the busy state store kept what a racing PROPPATCH wrote", self.path)
 
     def own_properties(self) -> dict:
         """A file's dead properties, to put back if its removal fails (a folder's are not kept)."""

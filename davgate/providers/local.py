@@ -255,7 +255,7 @@ class LocalMount(Mount):
             if os.path.islink(full):
                 os.unlink(full)
             else:
-                shutil.rmtree(full)
+                remove_tree(full, rel)
 
     def copy_file(self, src: str, dest: str) -> bool:
         upload = LocalUpload(self.resolve(dest), dest, self.options.fsync)
@@ -293,6 +293,20 @@ class LocalMount(Mount):
                 if name.startswith(TEMP_PREFIX) and not upload_in_progress(name, path):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
+
+
+def remove_tree(full: str, rel: str) -> None:
+    """``shutil.rmtree``; a folder another request put in its place meanwhile is a Conflict.
+
+    rmtree checks that the folder it opens is the one it looked at, and
+    refuses with an OSError that has no errno when it is not.
+    """
+    try:
+        shutil.rmtree(full)
+    except OSError as error:
+        if error.errno is None:
+            raise errors.Conflict(rel, "the folder was replaced while it was being removed") from error
+        raise
 
 
 def upload_in_progress(name: str, path: str) -> bool:

@@ -278,7 +278,7 @@ class SftpMount(Mount):
                     with link.sftp.open(path, "wbx") as created:
                         attrs = created.stat()
                 except OSError as error:
-                    if error.errno is None and lstat_or_none(link.sftp, path) is not None:
+                    if error.errno is None:  # SFTP says only "failure": something was in the way (it may be gone again)
                         raise errors.Exists(rel) from error
                     raise
             return entry_of(posixpath.basename(rel), attrs)
