@@ -11,6 +11,9 @@ stayed busy past its timeout, is answered 503 with ``Retry-After`` by
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from wsgidav.dav_error import (
     HTTP_BAD_GATEWAY,
     HTTP_CONFLICT,
@@ -109,16 +112,32 @@ def to_dav_error(error: StorageError) -> DAVError:
     return DAVError(status_of(error), context_info=error.detail)
 
 
+@contextlib.contextmanager
+def translate() -> Iterator[None]:
+    """The boundary where storage errors become HTTP errors."""
+    try:
+        yield
+    except StorageError as error:
+        raise to_dav_error(error) from error
+
+
 RETRY_AFTER = "1"  # seconds: a busy store is usually free again within one
 
 
+def busy_answer(error: StoreBusy) -> DAVError:
+    """503 with ``Retry-After``: the answer to a state store that stayed busy."""
+    return DAVError(HTTP_SERVICE_UNAVAILABLE, context_info=str(error), add_headers=[("Retry-After", RETRY_AFTER)])
+
+
 class BusyStoreAnswer(BaseMiddleware):
-    """WsgiDAV middleware (just inside its ErrorPrinter): a busy state store is 503, not 500."""
+    """WsgiDAV middleware (just inside its ErrorPrinter): a busy state store is 503, not 500.
+
+    Where WsgiDAV itself catches every exception of a provider's method (as
+    around ``handle_delete``), the method raises :func:`busy_answer` itself.
+    """
 
     def __call__(self, environ: dict, start_response):
         try:
             yield from self.next_app(environ, start_response)
         except StoreBusy as error:
-            raise DAVError(
-                HTTP_SERVICE_UNAVAILABLE, context_info=str(error), add_headers=[("Retry-After", RETRY_AFTER)]
-            ) from error
+            raise busy_answer(error) from error

@@ -150,7 +150,7 @@ class Namespace(DAVProvider):
 
     def set_lock_manager(self, lock_manager) -> None:
         """WsgiDAV's lock manager, with a write check of one query while nothing is locked."""
-        super().set_lock_manager(lock_checks.quick(lock_manager))
+        super().set_lock_manager(lock_checks.quick(lock_manager, self))
 
     @property
     def mounts(self) -> MountTable:

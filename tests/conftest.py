@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,26 @@ def serve(tmp_path: Path) -> Iterator[ServerLauncher]:
 def htpasswd_file(tmp_path: Path) -> Path:
     """An htpasswd file with the users in ``USERS`` (alice, bob)."""
     return write_htpasswd(tmp_path / "htpasswd")
+
+
+# Real faults every test may use: a port that refuses, one that never answers.
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port nobody listens on: connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A loopback port that accepts connections and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield sock.getsockname()[1]
 
 
 from tests.rgw import rgw  # noqa: E402,F401 - the session's Ceph RGW, for the s3 tests

@@ -12,9 +12,11 @@ and removes it, home folder included, at the end of the session.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -121,3 +123,31 @@ def sshd(tmp_path_factory: pytest.TempPathFactory, local_user: LocalUser) -> Ite
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_sshd(tmp_path: Path) -> Iterator[Sshd]:
+    """An sshd for this test alone, which it may stop, freeze or re-key."""
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        yield server
+    finally:
+        signal_all(server.processes(), signal.SIGCONT)
+        server.stop()
+
+
+@contextlib.contextmanager
+def frozen(server: Sshd) -> Iterator[None]:
+    """The server and its sessions stopped (SIGSTOP) for the block: a host that takes connections and never answers."""
+    processes = server.processes()
+    signal_all(processes, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        signal_all(processes, signal.SIGCONT)
+
+
+def signal_all(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # a session that ended meanwhile
+            os.kill(pid, signum)

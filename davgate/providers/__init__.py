@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, BinaryIO
 
+from davgate import errors
+
 ENTRY_POINT_GROUP = "davgate.providers"
 BUILT_IN = {
     "local": "davgate.providers.local:LocalMount",
@@ -64,8 +66,15 @@ class Upload(abc.ABC):
     def write(self, data: bytes) -> int: ...
 
     @abc.abstractmethod
-    def commit(self) -> None:
-        """Make the written bytes the file's content, atomically."""
+    def commit(self) -> Entry | None:
+        """Make the written bytes the file's content, atomically; return what was written.
+
+        The entry MUST describe the bytes this upload wrote (their size and
+        the ETag storage gives them), as the upload itself learnt it: never
+        from a look at the target after the commit, where another request may
+        already have moved, removed or replaced the file. None means the
+        upload cannot tell; a PUT then answers without an ETag.
+        """
 
     @abc.abstractmethod
     def abort(self) -> None:
@@ -122,6 +131,23 @@ class Mount(abc.ABC):
         """Remove the folder ``rel`` and everything below it."""
 
     # -- optional fast paths ----------------------------------------------
+    def create_empty(self, rel: str) -> Entry | None:
+        """Create an empty file at ``rel`` only if nothing is there; raise :class:`~davgate.errors.Exists` if something is.
+
+        A LOCK of a missing name creates its file this way, and MUST never
+        replace what a PUT wrote meanwhile: backends SHOULD make the check
+        and the creation one step (an exclusive create). This default looks,
+        then commits an empty upload, which leaves a short window.
+        """
+        if self.stat(rel) is not None:
+            raise errors.Exists(rel)
+        upload = self.open_upload(rel)
+        try:
+            return upload.commit()
+        except BaseException:
+            upload.abort()
+            raise
+
     def copy_file(self, src: str, dest: str) -> bool:
         """Copy inside this mount without streaming; False if not supported."""
         return False
@@ -146,6 +172,14 @@ class Mount(abc.ABC):
         pair of mounts cannot copy directly (the caller then streams).
         ``progress(done, total)`` is called as the servers report; False from
         it means the copy should stop.
+        """
+        return None
+
+    def version(self, stream: BinaryIO) -> str | None:
+        """The ETag of the content ``stream`` (from :meth:`open_read`) reads, if it is known without another call.
+
+        A GET checks that the file it opened is the one its headers describe;
+        None makes it ``stat`` the file again.
         """
         return None
 

@@ -144,14 +144,17 @@ class LocalUpload(Upload):
                 view = view[self.file.write(view) :]
         return len(data)
 
-    def commit(self) -> None:
+    def commit(self) -> Entry:
+        """The rename keeps the inode and the modification time, so the temporary file's stat is the ETag's."""
         with translated(self.rel):
             if self.fsync:
                 os.fsync(self.file.fileno())
+            written = os.fstat(self.file.fileno())
             self.file.close()
             if os.path.isdir(self.target):
                 raise IsADirectoryError(errno.EISDIR, "a folder is in the way", self.target)
             os.replace(self.temp, self.target)
+        return entry_from_stat(self.rel.rsplit("/", 1)[-1], written)
 
     def abort(self) -> None:
         self.file.close()
@@ -226,6 +229,17 @@ class LocalMount(Mount):
         with translated(rel):
             os.mkdir(self.resolve(rel))
 
+    def create_empty(self, rel: str) -> Entry:
+        """An exclusive create: EEXIST (a file or a folder in the way) is :class:`errors.Exists`."""
+        full = self.resolve(rel)
+        with translated(rel):
+            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            try:
+                created = os.fstat(fd)
+            finally:
+                os.close(fd)
+        return entry_from_stat(rel.rsplit("/", 1)[-1], created)
+
     def remove_file(self, rel: str) -> None:
         full = self.resolve_link(rel)
         with translated(rel):
@@ -241,7 +255,7 @@ class LocalMount(Mount):
             if os.path.islink(full):
                 os.unlink(full)
             else:
-                shutil.rmtree(full)
+                remove_tree(full, rel)
 
     def copy_file(self, src: str, dest: str) -> bool:
         upload = LocalUpload(self.resolve(dest), dest, self.options.fsync)
@@ -268,6 +282,9 @@ class LocalMount(Mount):
         usage = shutil.disk_usage(self.root)
         return usage.used, usage.free
 
+    def version(self, stream: BinaryIO) -> str | None:
+        return entry_from_stat("", os.fstat(stream.fileno())).etag
+
     def start(self) -> None:
         """Remove temporary files of uploads whose process has died."""
         for folder, _dirs, files in os.walk(self.root):
@@ -276,6 +293,20 @@ class LocalMount(Mount):
                 if name.startswith(TEMP_PREFIX) and not upload_in_progress(name, path):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
+
+
+def remove_tree(full: str, rel: str) -> None:
+    """``shutil.rmtree``; a folder another request put in its place meanwhile is a Conflict.
+
+    rmtree checks that the folder it opens is the one it looked at, and
+    refuses with an OSError that has no errno when it is not.
+    """
+    try:
+        shutil.rmtree(full)
+    except OSError as error:
+        if error.errno is None:
+            raise errors.Conflict(rel, "the folder was replaced while it was being removed") from error
+        raise
 
 
 def upload_in_progress(name: str, path: str) -> bool:

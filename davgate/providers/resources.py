@@ -16,18 +16,19 @@ davgate's own pages (the folder listing) are not files and keep working.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_NOT_FOUND, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection
 
 from davgate import errors, request_cache, sendfile
 from davgate.digest import Verifier
+from davgate.errors import translate
 from davgate.providers import Entry, Mount, Upload, liveprops
+from davgate.providers.following import FollowingState
+from davgate.state import StoreBusy
 
 if TYPE_CHECKING:
     from davgate.namespace import Namespace
@@ -41,21 +42,12 @@ def inert_headers(response_headers: list[tuple[str, str]]) -> None:
     response_headers.extend(INERT)
 
 
-@contextlib.contextmanager
-def translate() -> Iterator[None]:
-    """The boundary where storage errors become HTTP errors."""
-    try:
-        yield
-    except errors.StorageError as error:
-        raise errors.to_dav_error(error) from error
-
-
 def supports(mount: Mount, method: str) -> bool:
     """True if ``mount`` overrides the optional ``method`` of :class:`Mount`."""
     return getattr(type(mount), method) is not getattr(Mount, method)
 
 
-class MountedResource:
+class MountedResource(FollowingState):
     """What files and folders of a mount share."""
 
     path: str
@@ -74,8 +66,9 @@ class MountedResource:
     def get_display_name(self) -> str:
         return self.entry.name or self.mount.path.rsplit("/", 1)[-1]
 
-    def get_etag(self) -> str:
-        return self.entry.etag
+    def get_etag(self) -> str | None:
+        """None (no ETag sent) where storage gave none, as for a file just written whose upload could not tell."""
+        return self.entry.etag or None
 
     def support_etag(self) -> bool:
         return True
@@ -109,7 +102,10 @@ class MountedResource:
             return liveprops.set_time(self, value, dry_run=dry_run)
         if name == liveprops.RECORDED_TIME:
             raise DAVError(HTTP_FORBIDDEN, context_info="a protected property")
-        return super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        result = super().set_property_value(name, value, dry_run=dry_run)  # type: ignore[misc]
+        if not dry_run:
+            self.check_still_there(name)
+        return result
 
     def set_last_modified(self, dest_path: str, time_stamp: float, *, dry_run: bool) -> bool:
         self.check_writable()
@@ -119,23 +115,6 @@ class MountedResource:
             with translate(), request_cache.changing(self.environ):  # later lookups see the change
                 self.mount.set_modified(self.rel, time_stamp)
         return True
-
-    def forget(self) -> None:
-        """Drop the dead properties and locks of this resource and below."""
-        manager = self.provider.prop_manager
-        if manager is not None:
-            manager.remove_properties(self.get_ref_url(), self.environ, with_children=self.is_collection)
-        self.remove_all_locks(recursive=True)
-
-    def follow_properties(self, dest_path: str, is_move: bool, with_children: bool) -> None:
-        manager = self.provider.prop_manager
-        if manager is None:
-            return
-        src, dest = self.get_ref_url(), self.provider.ref_url(dest_path, self.is_collection)
-        if is_move:
-            manager.move_properties(src, dest, with_children=with_children, environ=self.environ)
-        else:
-            manager.copy_properties(src, dest, environ=self.environ)
 
     def support_recursive_move(self, dest_path: str) -> bool:
         target = self.provider.locate(dest_path)
@@ -173,7 +152,30 @@ class FileResource(MountedResource, DAVNonCollection):
     def get_content(self) -> BinaryIO:
         """The content; for a GET's body, the server may send it from the file itself (:mod:`davgate.sendfile`)."""
         with translate():
-            return sendfile.offered(self.mount.open_read(self.rel), self.environ)
+            stream = self.mount.open_read(self.rel)
+        try:
+            self.check_unchanged(stream)
+        except BaseException:
+            stream.close()
+            raise
+        return sendfile.offered(stream, self.environ)
+
+    def check_unchanged(self, stream: BinaryIO) -> None:
+        """409 if the file opened is not the one the answer's headers describe.
+
+        The headers (length, ETag) come from the lookup at the start of the
+        request; another request may replace the file before it is opened.
+        The stream's own version answers where the mount knows it; else a
+        ``stat`` after the open does, since versions only move forward: a file
+        that still has the looked-up ETag after the open was opened as that version.
+        """
+        with translate():
+            opened = self.mount.version(stream)
+            if opened is None:
+                again = self.mount.stat(self.rel)
+                opened = again.etag if again is not None else None
+        if opened != self.entry.etag:
+            raise DAVError(HTTP_CONFLICT, context_info="the file was replaced while it was being read: ask again")
 
     def finalize_headers(self, environ: dict, response_headers: list[tuple[str, str]]) -> None:
         inert_headers(response_headers)
@@ -186,6 +188,11 @@ class FileResource(MountedResource, DAVNonCollection):
         return self.upload
 
     def end_write(self, *, with_errors: bool) -> None:
+        """Commit (or abort); the resource is then what the upload wrote, never looked up again.
+
+        Another request may already have moved, removed or replaced the file
+        by the time the commit returns; a look would answer for its content.
+        """
         upload, self.upload = self.upload, None
         if upload is None:
             return
@@ -197,11 +204,11 @@ class FileResource(MountedResource, DAVNonCollection):
             if upload.verifier is not None:
                 upload.verifier.check()
             with translate(), request_cache.changing(self.environ):  # later lookups see the change
-                upload.commit()
+                written = upload.commit()
         except BaseException:
             upload.abort()
             raise
-        self.refresh()
+        self.entry = written or Entry(name=self.entry.name, is_folder=False, size=upload.size)
         self.committed(upload)
 
     def committed(self, upload: CountedUpload) -> None:
@@ -212,15 +219,24 @@ class FileResource(MountedResource, DAVNonCollection):
         if not supports(self.mount, "set_modified") and self.environ.get("REQUEST_METHOD") == "PUT":
             liveprops.record(self, None)
 
-    def refresh(self) -> None:
-        with translate():
-            self.entry = self.mount.stat(self.rel) or self.entry
+    def handle_delete(self) -> bool:
+        """DELETE of a file, done here whole.
+
+        WsgiDAV would delete, then look whether the file is still there and
+        answer 500 if another request has made it again meanwhile. Its check
+        of the file's own locks is made here instead.
+        """
+        try:
+            self.check_unlocked("0")
+            self.delete()
+        except StoreBusy as error:  # WsgiDAV would answer any other exception here with 500
+            raise errors.busy_answer(error) from error
+        return True
 
     def delete(self) -> None:
         self.check_writable()
-        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+        with self.removing():
             self.mount.remove_file(self.rel)
-        self.forget()
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         mount, dest_rel = self.provider.locate_or_fail(dest_path)
@@ -259,8 +275,8 @@ class CountedUpload(Upload):
         with translate():
             return self.upload.write(data)
 
-    def commit(self) -> None:
-        self.upload.commit()
+    def commit(self) -> Entry | None:
+        return self.upload.commit()
 
     def abort(self) -> None:
         self.upload.abort()
@@ -322,13 +338,25 @@ class FolderResource(MountedResource, DAVCollection):
         return space[1] if space else None
 
     def create_empty_resource(self, name: str) -> FileResource:
-        """PUT commits the new file itself; LOCK needs it to exist now."""
+        """PUT commits the new file itself; LOCK needs it to exist now, and never replaces one made meanwhile."""
         self.check_writable()
         resource = NewFileResource(self.member_path(name), self.environ, self.mount, self.member_rel(name))
-        if self.environ.get("REQUEST_METHOD") != "PUT":
-            resource.begin_write()
-            resource.end_write(with_errors=False)
+        if self.environ.get("REQUEST_METHOD") == "PUT":
+            return resource
+        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+            try:
+                created = self.mount.create_empty(resource.rel)
+            except errors.Exists:
+                return self.made_meanwhile(name)
+        resource.entry = created or resource.entry
         return resource
+
+    def made_meanwhile(self, name: str) -> FileResource:
+        """The file another request made under ``name`` since this one looked: the LOCK locks that one."""
+        existing = self.get_member(name)
+        if existing is None or existing.is_collection:
+            raise DAVError(HTTP_CONFLICT, context_info="another request used the name meanwhile")
+        return existing
 
     def create_collection(self, name: str) -> None:
         self.check_writable()
@@ -342,30 +370,13 @@ class FolderResource(MountedResource, DAVCollection):
         self.check_writable()
         if self.rel == "":
             raise DAVError(HTTP_FORBIDDEN, context_info="a mount's root cannot be removed")
-        self.check_nothing_locked_below()
-        with translate(), request_cache.changing(self.environ):  # later lookups see the change
+        # WsgiDAV checks the members one by one before a recursive DELETE, but
+        # when one is refused it goes on to delete this folder anyway (it looks
+        # the folder up with a trailing slash), which would take the locked
+        # member with it.
+        self.check_unlocked("infinity")
+        with self.removing():
             self.mount.remove_folder(self.rel)
-        self.forget()
-
-    def check_nothing_locked_below(self) -> None:
-        """423 if a lock below this folder is not one the request holds (its If header's tokens).
-
-        WsgiDAV checks the members one by one before a recursive DELETE, but
-        when one is refused it goes on to delete this folder anyway (it looks
-        the folder up with a trailing slash), which would take the locked
-        member with it.
-        """
-        lock_manager = self.provider.lock_manager
-        if lock_manager is None:
-            return
-        if "wsgidav.conditions.if" not in self.environ:
-            util.parse_if_header_dict(self.environ)
-        lock_manager.check_write_permission(
-            url=self.get_ref_url(),
-            depth="infinity",
-            token_list=self.environ["wsgidav.ifLockTokenList"],
-            principal=self.environ.get("wsgidav.user_name", ""),
-        )
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         mount, dest_rel = self.provider.locate_or_fail(dest_path)

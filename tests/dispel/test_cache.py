@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from davgate import errors
+from davgate.config.schema import S3Cache
 from davgate.dispel.cache import (
-    BlobInfo,
     CacheBackend,
     DispelCache,
     LocalBackend,
     file_digest,
 )
+from davgate.dispel.cache_s3 import S3Backend
 from davgate.dispel.counting import counters, executions_total
 from davgate.state import CacheEntry
 from davgate.state.sqlite import SqliteStateStore
@@ -160,19 +160,13 @@ class TestLocalBackend(CacheBackendContract):
         return backend
 
 
-class FailingBackend(LocalBackend):
-    """A backend whose storage is unreachable."""
-
-    def stat(self, key: str) -> BlobInfo | None:
-        raise errors.Unavailable(key, "S3 endpoint unreachable")
-
-    def commit(self, key: str, staged: str) -> BlobInfo:
-        self.discard(staged)
-        raise errors.Unavailable(key, "S3 endpoint unreachable")
-
-
-def test_an_unreachable_backend_serves_uncached(tmp_path: Path, store: SqliteStateStore) -> None:
-    cache = DispelCache(FailingBackend(tmp_path / "cache"), store, 1000, hit_interval=0)
+def test_an_unreachable_backend_serves_uncached(tmp_path: Path, store: SqliteStateStore, silent_port: int) -> None:
+    """The real S3 backend, its endpoint a port that takes connections and never answers (a frozen gateway)."""
+    options = S3Cache(
+        type="s3", endpoint=f"http://127.0.0.1:{silent_port}", bucket="results", access_key="k", secret_key="s",
+        staging=tmp_path / "staging", timeout=0.5, retries=0,
+    )  # fmt: skip
+    cache = DispelCache(S3Backend(options), store, 1000, hit_interval=0)
     assert cache.open("k1") is None  # a miss, not an error
     staged = cache.backend.stage()
     Path(staged).write_bytes(b"made anyway")

@@ -29,32 +29,20 @@ class OutageMount(LocalMount):
         return super().stat(rel)
 
 
-class HangingMount(LocalMount):
-    """A local folder whose backend stops answering while ``hang`` is set."""
-
-    def __init__(self, path: str, options: Any) -> None:
-        super().__init__(path, options)
-        self.hang = threading.Event()
-        self.release = threading.Event()
-
-    def stat(self, rel: str):
-        if self.hang.is_set():
-            self.release.wait(30)
-        return super().stat(rel)
-
-
-SPECIAL = {"outage": OutageMount, "hanging": HangingMount}
+SPECIAL = {"outage": OutageMount}
 
 
 @pytest.fixture
 def make_app(tmp_path: Path) -> Iterator[Callable[..., Application]]:
-    """``make_app(special={"/x": "outage"}, **sections)``: /data plus special local mounts."""
+    """``make_app(special={"/x": "outage"}, mounts={"/y": section}, **sections)``: /data, special local mounts, others."""
     apps: list[Application] = []
     htpasswd = write_htpasswd(tmp_path / "htpasswd")
 
-    def make(special: dict[str, str] | None = None, **sections: Any) -> Application:
+    def make(
+        special: dict[str, str] | None = None, mounts: dict[str, Any] | None = None, **sections: Any
+    ) -> Application:
         paths = ["/data", *(special or {})]
-        mounts = {}
+        mounts = dict(mounts or {})
         for path in paths:
             root = tmp_path / "mounts" / path.strip("/")
             root.mkdir(parents=True, exist_ok=True)

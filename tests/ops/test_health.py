@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import wait_until
+from tests.sshd import Sshd, frozen, own_sshd
 from tests.wsgi.client import Client
+
+__all__ = ["own_sshd"]  # a fixture, shared through this import
 
 
 def test_healthz_needs_no_credentials_and_calls_no_backend(make_app) -> None:
@@ -48,22 +52,28 @@ def test_readyz_tells_the_public_only_not_ready_and_the_log_what(make_app, caplo
     )
 
 
-def test_readyz_gives_up_on_a_hanging_mount_in_bounded_time(make_app) -> None:
-    app = make_app(special={"/hpc": "hanging"}, server={"ready_timeout": 0.5})
-    mount = app.mounts["/hpc"]
-    mount.hang.set()
-    try:
+def test_readyz_gives_up_on_a_frozen_sftp_server_in_bounded_time(make_app, own_sshd: Sshd, tmp_path: Path) -> None:
+    """A real sftp mount whose sshd is stopped (SIGSTOP): connected, it never answers; /readyz does not wait for it."""
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    hpc = {
+        "type": "sftp", "host": own_sshd.host, "port": own_sshd.port, "user": own_sshd.user, "key": str(own_sshd.key),
+        "known_hosts": str(own_sshd.known_hosts), "root": str(remote), "timeout": 20.0,
+    }  # fmt: skip
+    app = make_app(mounts={"/hpc": hpc}, server={"ready_timeout": 0.5})
+    assert Client(app, user=None).get("/readyz").status == 200  # connected, and ready
+    with frozen(own_sshd):
+        wait_until(lambda: Client(app, user=None).get("/readyz").status == 503, timeout=5)  # the ready result expires
         started = time.monotonic()
         response = Client(app, user=None).get("/readyz")
         elapsed = time.monotonic() - started
         assert response.status == 503
         assert app.ops is not None
         assert app.ops.readiness.report()[1]["/hpc"] == "timed out after 0.5 s"
-        assert 0.4 < elapsed < 2.0
-        again = Client(app, user=None).get("/readyz")  # the hung check is not started twice
-        assert again.status == 503
-    finally:
-        mount.release.set()
+        assert elapsed < 2.0
+    wait_until(
+        lambda: Client(app, user=None).get("/readyz").status == 200, timeout=15, message="/hpc never ready again"
+    )
 
 
 def test_readyz_reports_a_broken_state_store(make_app) -> None:

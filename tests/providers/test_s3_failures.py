@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -68,23 +67,6 @@ def test_connection_failures_are_unavailable(error: Exception) -> None:
 
 
 # -- a backend that is down ------------------------------------------------------------
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nobody listens on: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A loopback port that accepts connections and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield sock.getsockname()[1]
 
 
 OPERATIONS: dict[str, Callable[[S3Mount], object]] = {

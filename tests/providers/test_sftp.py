@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,9 +25,9 @@ from davgate.providers.sftp import SftpMount
 from davgate.providers.sftp.remote import paramiko
 from davgate.providers.sftp.streams import TEMP_PREFIX
 from tests.providers.contract import CONTENT, MiB, MountContract, members, put, read
-from tests.sshd import Sshd, local_user, sshd, start_sshd
+from tests.sshd import Sshd, frozen, local_user, own_sshd, sshd
 
-__all__ = ["local_user", "sshd"]  # session fixtures, shared through this import
+__all__ = ["local_user", "own_sshd", "sshd"]  # fixtures, shared through this import
 
 
 def options(server: Sshd, root: Path | str, **extra: object) -> SftpOptions:
@@ -77,17 +76,6 @@ def mount(sshd: Sshd, root: Path) -> Iterator[SftpMount]:
     mount.start()
     yield mount
     mount.close()
-
-
-@pytest.fixture
-def own_sshd(tmp_path: Path) -> Iterator[Sshd]:
-    """An sshd for this test alone, which it may stop, freeze or re-key."""
-    server = start_sshd(tmp_path / "sshd")
-    try:
-        yield server
-    finally:
-        signal_all(server.processes(), signal.SIGCONT)
-        server.stop()
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str | None]:
@@ -409,23 +397,13 @@ def test_requests_fail_fast_while_the_server_is_down_then_recover(own_sshd: Sshd
 def test_a_frozen_server_is_unavailable_within_the_timeout(own_sshd: Sshd, root: Path) -> None:
     with contextlib.closing(sftp_mount(own_sshd, root, timeout=1.0)) as mount:
         put(mount, "file.txt", CONTENT)
-        processes = own_sshd.processes()
-        signal_all(processes, signal.SIGSTOP)
-        try:
+        with frozen(own_sshd):
             for operation in (lambda: mount.stat("file.txt"), lambda: mount.list("")):
                 started = time.monotonic()
                 with pytest.raises(errors.Unavailable):
                     operation()
                 assert time.monotonic() - started < 3.0
-        finally:
-            signal_all(processes, signal.SIGCONT)
         assert read(mount, "file.txt") == CONTENT
-
-
-def signal_all(pids: list[int], signum: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):  # a session that ended meanwhile
-            os.kill(pid, signum)
 
 
 def test_threads_share_a_small_pool(sshd: Sshd, root: Path) -> None:

@@ -4,7 +4,11 @@ Each client owns a folder on every writable mount and keeps a model of
 what its files must contain; it PUTs, GETs (whole and ranges), PROPFINDs,
 COPYs and MOVEs (also between mounts), DELETEs and LOCKs them, fights the
 other clients for one shared lock, and GETs DISPEL results whose bytes are
-known in advance. Every body is compared by sha256 with the model, and a
+known in advance. Some names are shared by all clients (a few per mount):
+they are PUT, GET, COPYd, MOVEd and DELETEd by everyone at once, and a GET
+of one must return the bytes of one of the writes made to shared names
+(each write is registered before it is sent), never a mixture; for them
+404, 409, 412 and 423 are truthful answers too, a 5xx never is. Every body is compared by sha256 with the model, and a
 mismatch counts its differing bytes as corrupted. An RSS sampler sums the
 resident memory of every process of the server's process group once a
 second. The report gives the number of 5xx answers, corrupted bytes,
@@ -54,8 +58,11 @@ OPERATIONS = {
     "lock": 5,
     "shared_lock": 3,
     "dispel": 10,
+    "shared": 12,
 }
 NAMES_PER_MOUNT = 6
+SHARED_NAMES = 3  # per mount
+SHARED_OK = (200, 201, 204, 207, 404, 409, 412, 423)  # under a race on one name, each of these tells the truth
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ class Soak:
         self.lock = threading.Lock()
         self.served: Counter[str] = Counter()  # successful answers per mount, so far
         self.started = 0.0
+        self.shared_names = [f"{m}/{self.run_id}/shared/s{n}.bin" for m in target.mounts for n in range(SHARED_NAMES)]
+        self.shared_written: set[bytes] = set()  # sha256 of every body written to a shared name
 
     # --- running ---------------------------------------------------------------------
 
@@ -104,6 +113,8 @@ class Soak:
             worker.prepare()
         self.shared_path = f"{self.target.mounts[0]}/{self.run_id}-shared.txt"
         workers[0].call("PUT", self.shared_path, data=b"shared", expect=(201, 204))
+        for mount in self.target.mounts:
+            workers[0].call("MKCOL", f"{mount}/{self.run_id}/shared", expect=(201,))
         self.started = time.monotonic()
         if self.sampler:
             self.sampler.start()
@@ -119,6 +130,7 @@ class Soak:
             self.sampler.stop()
             self.report.rss = self.sampler.samples
         checkers = [threading.Thread(target=w.verify_all, name=f"verify-{w.number}") for w in workers]
+        checkers.append(threading.Thread(target=workers[0].verify_shared, name="verify-shared"))
         for checker in checkers:
             checker.start()
         for checker in checkers:
@@ -166,6 +178,16 @@ class Soak:
                     and started >= outage.up_at
                 ):
                     outage.recovered_at = ended
+
+    def write_shared(self, data: bytes) -> None:
+        with self.lock:
+            self.shared_written.add(hashlib.sha256(data).digest())
+
+    def check_shared(self, path: str, body: bytes) -> None:
+        """A shared name holds the bytes of one write made to shared names; anything else is corrupt."""
+        with self.lock:
+            known = hashlib.sha256(body).digest() in self.shared_written
+        self.corrupted(path, 0 if known else max(1, len(body)), len(body))
 
     def corrupted(self, path: str, count: int, size: int) -> None:
         with self.lock:
@@ -401,7 +423,33 @@ class Client:
             same = hashlib.sha256(response.content).hexdigest() == expected
             self.soak.corrupted(url, 0 if same else max(1, len(response.content)), len(response.content))
 
+    def op_shared(self) -> None:
+        """One of PUT, GET, COPY, MOVE, DELETE on names every client uses at once."""
+        path = self.random.choice(self.soak.shared_names)
+        kind = self.random.choices(("put", "get", "copy", "move", "delete"), (4, 4, 2, 2, 1))[0]
+        if kind == "put":
+            data = self.body()
+            self.soak.write_shared(data)
+            self.call("PUT", path, expect=SHARED_OK, data=data)
+        elif kind == "get":
+            response = self.call("GET", path, expect=SHARED_OK)
+            if response.status_code == 200:
+                self.soak.check_shared(path, response.content)
+        elif kind == "delete":
+            self.call("DELETE", path, expect=SHARED_OK)
+        else:
+            dest = self.random.choice([name for name in self.soak.shared_names if name != path])
+            headers = {"Destination": self.soak.target.url + quote(dest), "Overwrite": "T"}
+            self.call(kind.upper(), path, expect=SHARED_OK, dest=dest, headers=headers)
+
     # --- the end --------------------------------------------------------------------------
+
+    def verify_shared(self) -> None:
+        """GET every shared name once more: absent, or the bytes of one write."""
+        for path in self.soak.shared_names:
+            response = self.call("GET", path, expect=(200, 404))
+            if response.status_code == 200:
+                self.soak.check_shared(path, response.content)
 
     def verify_all(self) -> None:
         """GET every file the model knows (absent ones must be 404)."""

@@ -20,14 +20,10 @@ SUBJECT, DATE = "312", "20181129"
 PAGES, HEIGHT, WIDTH = 3, 256, 384
 
 
-def soak_config(
-    base: Path, sshd: Sshd | None, rgw: Rgw | None, *, workers: int = 2, backend_timeout: float = 5.0
-) -> dict[str, Any]:
-    """Mounts /data (local), /hpc (sftp), /s3, and /dispel over /source; a small result cache."""
-    for name in ("data", "remote", "source", "templates"):
+def storage_config(base: Path, sshd: Sshd | None, rgw: Rgw | None, *, backend_timeout: float = 5.0) -> dict[str, Any]:
+    """Mounts /data (local), /hpc (sftp, if ``sshd``) and /s3 (if ``rgw``), htpasswd users, a SQLite state store."""
+    for name in ("data", "remote"):
         (base / name).mkdir(parents=True, exist_ok=True)
-    (base / "templates" / "tiffstore.yaml").write_text(TIFFSTORE.read_text())
-    write_stack(base / "source" / f"tiffstore/{SUBJECT}/{DATE}.tif", source_stack(), tile=(64, 64))
     mounts: dict[str, Any] = {"/data": {"type": "local", "root": base / "data"}}
     if sshd is not None:
         mounts["/hpc"] = {
@@ -36,15 +32,31 @@ def soak_config(
         }  # fmt: skip
     if rgw is not None:
         mounts["/s3"] = rgw.mount_config(timeout=backend_timeout, retries=1)
-    mounts["/source"] = {"type": "local", "root": base / "source", "readonly": True}
-    mounts["/dispel"] = {"type": "dispel", "templates": base / "templates", "source": "/source", "workers": 2}
     return {
         "auth": {"htpasswd": write_htpasswd(base / "htpasswd")},
         "mounts": mounts,
         "state": {"type": "sqlite", "path": base / "state.db"},
-        "cache": {"type": "local", "root": base / "cache", "max_bytes": 400_000},  # evictions, so results are remade
-        "server": {"workers": workers},
     }
+
+
+def soak_config(
+    base: Path, sshd: Sshd | None, rgw: Rgw | None, *, workers: int = 2, backend_timeout: float = 5.0
+) -> dict[str, Any]:
+    """The storage mounts of :func:`storage_config`, and /dispel over /source; a small result cache."""
+    config = storage_config(base, sshd, rgw, backend_timeout=backend_timeout)
+    for name in ("source", "templates"):
+        (base / name).mkdir(parents=True, exist_ok=True)
+    (base / "templates" / "tiffstore.yaml").write_text(TIFFSTORE.read_text())
+    write_stack(base / "source" / f"tiffstore/{SUBJECT}/{DATE}.tif", source_stack(), tile=(64, 64))
+    config["mounts"]["/source"] = {"type": "local", "root": base / "source", "readonly": True}
+    config["mounts"]["/dispel"] = {"type": "dispel", "templates": base / "templates", "source": "/source", "workers": 2}
+    config["cache"] = {
+        "type": "local",
+        "root": base / "cache",
+        "max_bytes": 400_000,
+    }  # evictions, so results are remade
+    config["server"] = {"workers": workers}
+    return config
 
 
 def writable_mounts(config: dict[str, Any]) -> tuple[str, ...]:

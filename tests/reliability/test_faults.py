@@ -51,7 +51,8 @@ PATCH = (
 
 
 def call(server: Server, method: str, path: str, **kwargs) -> requests.Response:
-    return requests.request(method, server.url + path, auth=AUTH, timeout=60, **kwargs)
+    kwargs.setdefault("auth", AUTH)
+    return requests.request(method, server.url + path, timeout=60, **kwargs)
 
 
 # --- kill -9 during a PUT to sftp and s3 -------------------------------------------------------
@@ -297,6 +298,36 @@ def test_a_busy_state_store_makes_writers_wait_or_fail_cleanly(serve: ServerLaun
     with contextlib.closing(sqlite3.connect(state)) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert db.execute("SELECT count(*) FROM locks").fetchone()[0] == 1
+
+
+def test_a_delete_the_busy_store_refuses_leaves_no_properties_or_locks_behind(
+    serve: ServerLauncher, tmp_path: Path
+) -> None:
+    """A DELETE answered 503 removed nothing; the next DELETE removes all, and a new file of that name starts clean."""
+    (tmp_path / "data").mkdir()
+    state = tmp_path / "state.db"
+    config = {
+        "auth": {"htpasswd": write_htpasswd(tmp_path / "htpasswd")},
+        "mounts": {"/data": {"type": "local", "root": tmp_path / "data"}},
+        "state": {"type": "sqlite", "path": state, "busy_timeout": BUSY_TIMEOUT},
+    }
+    server = serve(config)
+    assert call(server, "PUT", "/data/d.txt", data=b"d").status_code == 201
+    assert call(server, "PROPPATCH", "/data/d.txt", data=PATCH).status_code == 207
+    token = call(server, "LOCK", "/data/d.txt", data=LOCKINFO).headers["Lock-Token"]
+    with held_store(state):  # longer than busy_timeout
+        refused = call(server, "DELETE", "/data/d.txt", headers={"If": f"({token})"})
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1", refused.status_code
+    assert (tmp_path / "data" / "d.txt").read_bytes() == b"d"  # nothing removed: the file, its property, its lock
+    assert ">red<" in call(server, "PROPFIND", "/data/d.txt", headers={"Depth": "0"}).text
+    assert call(server, "PUT", "/data/d.txt", data=b"not yours").status_code == 423
+
+    assert call(server, "DELETE", "/data/d.txt", headers={"If": f"({token})"}).status_code == 204
+    assert call(server, "PUT", "/data/d.txt", auth=("bob", USERS["bob"]), data=b"new").status_code == 201
+    assert ">red<" not in call(server, "PROPFIND", "/data/d.txt", headers={"Depth": "0"}).text
+    assert call(server, "LOCK", "/data/d.txt", auth=("bob", USERS["bob"]), data=LOCKINFO).status_code == 200
+    with contextlib.closing(sqlite3.connect(state)) as db:
+        assert db.execute("SELECT count(*) FROM properties").fetchone()[0] == 0
 
 
 # --- a full disk ---------------------------------------------------------------------------------

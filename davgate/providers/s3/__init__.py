@@ -11,6 +11,7 @@ multipart uploads (:mod:`.upload`), copies and moves server-side
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
@@ -18,7 +19,7 @@ from davgate import errors
 from davgate.hardening.outbound import Opener
 from davgate.providers import Entry, Mount, Upload
 from davgate.providers.s3.bucket import check_bucket, check_options, clean_prefix
-from davgate.providers.s3.client import CODE_ERRORS, LazyClient, translated
+from davgate.providers.s3.client import LazyClient, translated
 from davgate.providers.s3.copy import Copier
 from davgate.providers.s3.download import ObjectReader
 from davgate.providers.s3.listing import (
@@ -28,9 +29,10 @@ from davgate.providers.s3.listing import (
     members,
     pages,
     summary,
+    unquoted,
 )
 from davgate.providers.s3.stale import abort_stale_uploads
-from davgate.providers.s3.upload import S3Upload
+from davgate.providers.s3.upload import S3Upload, content_type
 
 log = logging.getLogger("davgate.providers.s3")
 DELETE_BATCH = 1000  # S3's limit for delete_objects
@@ -147,6 +149,18 @@ class S3Mount(Mount):
         with translated(rel):
             self.client.put_object(Bucket=self.bucket, Key=self.folder_key(rel), Body=b"")
 
+    def create_empty(self, rel: str) -> Entry:
+        """A conditional PUT (``If-None-Match: *``): an object already there is :class:`errors.Exists`."""
+        self.check_target(rel)
+        try:
+            with translated(rel):
+                answer = self.client.put_object(
+                    Bucket=self.bucket, Key=self.key(rel), Body=b"", ContentType=content_type(rel), IfNoneMatch="*"
+                )
+        except errors.PreconditionFailed as error:
+            raise errors.Exists(rel) from error
+        return Entry(rel.rpartition("/")[2], is_folder=False, modified=time.time(), etag=unquoted(answer.get("ETag")))
+
     def remove_file(self, rel: str) -> None:
         if self.head(rel) is None:
             if self.folder_exists(rel):
@@ -180,13 +194,17 @@ class S3Mount(Mount):
                 deleted += len(keys)
 
     def delete_keys(self, keys: Sequence[Mapping[str, str]], rel: str) -> None:
+        """Delete ``keys`` in one request; those it could not delete, one by one.
+
+        Ceph refuses a key of the batch that another request is writing at
+        that moment (with "UnknownError"); a single delete then succeeds, or
+        raises the error that tells what is wrong.
+        """
         with translated(rel):
             answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
-        failed = answer.get("Errors") or []
-        if failed:
-            first = failed[0]
-            cls = CODE_ERRORS.get(str(first.get("Code")), errors.BadGateway)
-            raise cls(rel, f"S3 could not delete {len(failed)} keys ({first.get('Code')})")
+        for failed in answer.get("Errors") or []:
+            with translated(rel):
+                self.client.delete_object(Bucket=self.bucket, Key=failed["Key"])
 
     # -- optional fast paths -----------------------------------------------------------
 
@@ -229,6 +247,10 @@ class S3Mount(Mount):
         self.require_parent(dest)
         self.copier.copy_tree(self.folder_key(src), self.folder_key(dest), self.page_size, src)
         self.delete_below(self.folder_key(src), src)
+
+    def version(self, stream: BinaryIO) -> str | None:
+        """The ETag the GET that opened the object answered with."""
+        return unquoted(getattr(stream, "etag", "")) or None
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import mimetypes
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from davgate import errors
-from davgate.providers import Upload
+from davgate.providers import Entry, Upload
 from davgate.providers.s3.client import translated
+from davgate.providers.s3.listing import unquoted
 
 log = logging.getLogger("davgate.providers.s3")
 
@@ -44,9 +46,9 @@ class S3Upload(Upload):
     threads while the client keeps sending, at most ``concurrency`` at a
     time, so memory stays at ``concurrency + 1`` parts whatever the size of
     the body. Commit sends the last part and completes the upload; abort
-    (or a failed part) aborts it, so no parts are left behind. The ETag is
-    not taken from the completion (Ceph 16 sends an empty one): readers
-    stat the object.
+    (or a failed part) aborts it, so no parts are left behind. Commit
+    returns the ETag S3 gave the written object, when its answer has one
+    (Ceph 16 sends an empty one for a multipart completion).
 
     Part bodies are ``bytearray``s, filled in place and reused once sent:
     botocore sends them with one ``sendall`` and hashes them (for the
@@ -69,11 +71,13 @@ class S3Upload(Upload):
         self.pool: ThreadPoolExecutor | None = None
         self.failure: BaseException | None = None  # of the first part that failed
         self.finished = False
+        self.size = 0  # bytes written so far
 
     def write(self, data: Any) -> int:
         self.check_open()
         view = memoryview(data).cast("B")
         size = view.nbytes
+        self.size += size
         while view:
             room = self.next_part_size() - self.buffered
             piece, view = view[:room], view[room:]
@@ -164,12 +168,12 @@ class S3Upload(Upload):
             self.spare.append(body)
         return {"PartNumber": number, "ETag": sent["ETag"]}
 
-    def commit(self) -> None:
+    def commit(self) -> Entry | None:
         self.check_open()
         if self.upload_id is None:
             body = self.take_part()
             with translated(self.rel):
-                self.client.put_object(
+                answer = self.client.put_object(
                     Bucket=self.bucket, Key=self.key, Body=body or b"", ContentType=content_type(self.key)
                 )
         else:
@@ -177,10 +181,18 @@ class S3Upload(Upload):
                 self.send_part()
             sent = [part.result() for part in self.parts]
             with translated(self.rel):
-                self.client.complete_multipart_upload(
+                answer = self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": sent}
                 )
         self.finish()
+        return self.written(unquoted(answer.get("ETag")))
+
+    def written(self, etag: str) -> Entry | None:
+        """The object as S3's answer to the commit describes it; None if the answer had no ETag."""
+        if not etag:
+            return None
+        name = self.rel.rsplit("/", 1)[-1]
+        return Entry(name, is_folder=False, size=self.size, modified=time.time(), etag=etag)
 
     def abort(self) -> None:
         if self.finished:

@@ -12,12 +12,13 @@ connection when a pooled one turns out to be dead (the server restarted).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import posixpath
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO, TypeVar
 
 from davgate import errors
@@ -37,6 +38,7 @@ from davgate.providers.sftp.remote_ops import (
     advance_folders,
     block_sizes,
     copy_data,
+    entry_of,
     lstat_or_none,
     no_space,
     statvfs,
@@ -57,14 +59,6 @@ def load_key(path: str, mount: str) -> paramiko.PKey:
         return paramiko.PKey.from_path(path)
     except (OSError, paramiko.SSHException, ValueError) as error:
         raise ConfigError(f"mounts.{mount}.key", f"cannot load SSH private key {path}: {error}") from None
-
-
-def entry_of(name: str, attrs: paramiko.SFTPAttributes) -> Entry:
-    is_folder = stat.S_ISDIR(attrs.st_mode or 0)
-    mtime = int(attrs.st_mtime or 0)
-    size = 0 if is_folder else int(attrs.st_size or 0)
-    etag = f"d{mtime:x}" if is_folder else f"{mtime:x}-{size:x}"
-    return Entry(name=name, is_folder=is_folder, size=size, modified=float(mtime), etag=etag)
 
 
 class SftpMount(Mount):
@@ -268,9 +262,28 @@ class SftpMount(Mount):
                 except OSError as error:
                     if error.errno is None and lstat_or_none(link.sftp, path) is not None:
                         raise errors.Exists(rel) from error
+                    if error.errno is None:  # SFTP says only "failure": something was in the way, and is gone again
+                        raise errors.Conflict(rel, "another request used the name meanwhile") from error
                     raise
 
         self.run(rel, operation)
+
+    def create_empty(self, rel: str) -> Entry:
+        """An exclusive create (SFTP's EXCL flag): something in the way is :class:`errors.Exists`."""
+
+        def operation(link: Link) -> Entry:
+            path = self.upload_target(link, rel)
+            with advance_folders(link.sftp, [posixpath.dirname(path)]):
+                try:
+                    with link.sftp.open(path, "wbx") as created:
+                        attrs = created.stat()
+                except OSError as error:
+                    if error.errno is None:  # SFTP says only "failure": something was in the way (it may be gone again)
+                        raise errors.Exists(rel) from error
+                    raise
+            return entry_of(posixpath.basename(rel), attrs)
+
+        return self.run(rel, operation)
 
     def remove_file(self, rel: str) -> None:
         def operation(link: Link) -> None:
@@ -299,7 +312,7 @@ class SftpMount(Mount):
                 if stat.S_ISLNK(mode):
                     link.sftp.remove(path)  # a link to a folder: the link goes, its target stays
                 else:
-                    remove_tree(link.sftp, path)
+                    remove_tree(link.sftp, path, rel)
             self.forget_folders()
 
         self.run(rel, operation)
@@ -342,6 +355,9 @@ class SftpMount(Mount):
 
         return self.run(src, operation)
 
+    def version(self, stream: BinaryIO) -> str | None:
+        return getattr(stream, "etag", None)
+
     def set_modified(self, rel: str, timestamp: float) -> bool:
         def operation(link: Link) -> bool:
             link.sftp.utime(self.resolve(link, rel), (timestamp, timestamp))
@@ -361,12 +377,35 @@ class SftpMount(Mount):
         return value
 
 
-def remove_tree(sftp: paramiko.SFTPClient, path: str) -> None:
-    """Remove a folder and everything below it; symlinks are removed, never followed."""
-    for attrs in sftp.listdir_attr(path):
-        child = posixpath.join(path, attrs.filename)
-        if stat.S_ISDIR(attrs.st_mode or 0):
-            remove_tree(sftp, child)
-        else:
-            sftp.remove(child)
-    sftp.rmdir(path)
+def remove_tree(sftp: paramiko.SFTPClient, path: str, rel: str) -> None:
+    """Remove a folder and everything below it; symlinks are removed, never followed.
+
+    Members another request removes meanwhile are simply gone; one it adds
+    meanwhile stops the removal with a Conflict (SFTP says only "failure").
+    """
+    with gone_is_done():
+        for attrs in sftp.listdir_attr(path):
+            child = posixpath.join(path, attrs.filename)
+            if stat.S_ISDIR(attrs.st_mode or 0):
+                remove_tree(sftp, child, rel)
+            else:
+                with gone_is_done():
+                    sftp.remove(child)
+        try:
+            sftp.rmdir(path)
+        except OSError as error:
+            if error.errno is not None:
+                raise
+            if lstat_or_none(sftp, path) is None:  # removed meanwhile by another request
+                return
+            raise errors.Conflict(rel, "a member was added while the folder was being removed") from error
+
+
+@contextlib.contextmanager
+def gone_is_done() -> Iterator[None]:
+    """Inside a removal: something already removed by another request is not an error."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno != NO_SUCH_FILE:
+            raise

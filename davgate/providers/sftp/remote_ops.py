@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import stat
 from collections.abc import Iterator
 
 from paramiko.sftp import (
@@ -24,6 +25,7 @@ from paramiko.sftp import (
 )
 
 from davgate import errors
+from davgate.providers import Entry
 from davgate.providers.sftp.remote import paramiko
 
 NO_SUCH_FILE = errno.ENOENT
@@ -31,6 +33,14 @@ DEFAULT_BLOCK = 32 * 1024  # what every SFTP server accepts
 MAX_BLOCK = 255 * 1024  # OpenSSH takes up to 256 KiB less its header
 WRITE_BLOCK = 64 * 1024  # larger writes are slower through paramiko (measured)
 LOW_SPACE = 1024 * 1024  # less free space than this after a failed write: the disk is full
+
+
+def entry_of(name: str, attrs: paramiko.SFTPAttributes) -> Entry:
+    is_folder = stat.S_ISDIR(attrs.st_mode or 0)
+    mtime = int(attrs.st_mtime or 0)
+    size = 0 if is_folder else int(attrs.st_size or 0)
+    etag = f"d{mtime:x}" if is_folder else f"{mtime:x}-{size:x}"
+    return Entry(name=name, is_folder=is_folder, size=size, modified=float(mtime), etag=etag)
 
 
 def lstat_or_none(sftp: paramiko.SFTPClient, path: str) -> paramiko.SFTPAttributes | None:

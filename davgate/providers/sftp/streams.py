@@ -21,10 +21,11 @@ from collections.abc import Callable
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, CMD_WRITE, SFTPError, int64
 
 from davgate import errors
-from davgate.providers import Upload
+from davgate.providers import Entry, Upload
 from davgate.providers.sftp.remote import paramiko, translated
 from davgate.providers.sftp.remote_ops import (
     advance_folders,
+    entry_of,
     lstat_or_none,
     no_space,
     restore_folder,
@@ -58,6 +59,7 @@ class SftpReader(io.RawIOBase):
             self.file.close()
             raise errors.Conflict(rel, "a folder has no content")
         self.size = attrs.st_size or 0
+        self.etag = entry_of("", attrs).etag  # of the version this stream reads
         self.pos = 0
         self.depth = max(2, READ_AHEAD // block)
         self.pending: deque[tuple[int, int]] = deque()  # (request number, offset), in file order
@@ -186,7 +188,7 @@ class SftpUpload(Upload):
         if self.failure is not None:
             raise self.failure
 
-    def commit(self) -> None:
+    def commit(self) -> Entry:
         with translated(self.rel, self.sftp):
             with no_space(self.sftp, self.target, self.rel):
                 while self.outstanding:
@@ -198,15 +200,20 @@ class SftpUpload(Upload):
                 raise errors.BadGateway(self.rel, f"the server kept {written.st_size} of {self.offset} bytes")
             self.replace(written)
         self.finish()
+        return entry_of(posixpath.basename(self.rel), written)
 
     def replace(self, written: paramiko.SFTPAttributes) -> None:
-        """Rename over the target; its mtime (our ETag) moves forward even within one second."""
+        """Rename over the target; its mtime (our ETag) moves forward even within one second.
+
+        ``written`` ends as the attributes the file has after the rename.
+        """
         with advance_folders(self.sftp, [self.folder], {self.folder: self.folder_mtime}):
             previous = lstat_or_none(self.sftp, self.target)
             if previous is not None and stat.S_ISDIR(previous.st_mode or 0):
                 raise errors.Conflict(self.rel, "a folder is in the way")
             if previous is not None and (previous.st_mtime or 0) >= (written.st_mtime or 0):
-                self.sftp.utime(self.temp, (written.st_atime or 0, (previous.st_mtime or 0) + 1))
+                written.st_mtime = (previous.st_mtime or 0) + 1
+                self.sftp.utime(self.temp, (written.st_atime or 0, written.st_mtime))
             self.sftp.posix_rename(self.temp, self.target)
 
     def abort(self) -> None:
