@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +139,18 @@ def test_a_server_that_hangs_is_unavailable_then_recovers(own_server: GridftpSer
         for pid in frozen:
             os.kill(pid, signal.SIGCONT)
     assert read(mount, "file.txt") == CONTENT
+
+
+def test_a_mount_leaves_the_threads_signal_mask_alone(gridftp: GridftpServer) -> None:
+    # Globus blocks nearly every signal in the thread that first activates it: a worker
+    # would then ignore SIGTERM, and every process it starts would inherit the mask.
+    script = f"""
+import signal, sys
+from davgate.config.schema import GridftpMountOptions
+from davgate.providers.gridftp import GridftpMount
+mount = GridftpMount("/grid", GridftpMountOptions(type="gridftp", url={gridftp.url(gridftp.new_root())!r}))
+mount.list("")
+sys.exit(len(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr

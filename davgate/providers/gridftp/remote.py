@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,6 +20,21 @@ from typing import Any
 import gfal2
 
 from davgate import errors
+
+
+def new_context() -> Any:
+    """A gfal2 context, leaving the calling thread's signal mask as it was.
+
+    The first context activates Globus, which blocks nearly every signal in
+    the calling thread. In a main thread that is SIGTERM ignored (no graceful
+    stop), and every process started from such a thread inherits the mask.
+    """
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    try:
+        return gfal2.creat_context()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
 
 log = logging.getLogger("davgate.gridftp")
 
@@ -81,7 +97,7 @@ class Contexts:
     def get(self) -> Any:
         context = getattr(self.local, "context", None)
         if context is None:
-            context = gfal2.creat_context()
+            context = new_context()
             self.configure(context)
             self.local.context = context
         return context
