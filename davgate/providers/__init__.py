@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import functools
 import importlib
+import io
 import mimetypes
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,6 +58,29 @@ class Entry:
 def type_of_suffixes(suffixes: str) -> str:
     """The media type of a file name ending in ``suffixes`` (``.tar.gz``); only they decide it."""
     return mimetypes.guess_type("file" + suffixes)[0] or "application/octet-stream"
+
+
+class SizedReader(io.RawIOBase):
+    """A readable, seekable stream of ``size`` bytes: subclasses read at ``position`` and move it."""
+
+    size: int
+    position: int = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self.position = base + offset
+        return self.position
 
 
 class Upload(abc.ABC):

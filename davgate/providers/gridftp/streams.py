@@ -10,48 +10,33 @@ committed.
 
 from __future__ import annotations
 
-import io
 import posixpath
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from davgate import errors
-from davgate.providers import Upload
+from davgate.providers import SizedReader, Upload
 from davgate.providers.gridftp.remote import translated
 
 TEMP_PREFIX = ".davgate-upload-"
 
 
-class GridftpReader(io.RawIOBase):
+class GridftpReader(SizedReader):
     """A seekable stream of one remote file of known ``size``."""
 
     def __init__(self, handle: Any, size: int, rel: str) -> None:
         super().__init__()
-        self.handle, self.size, self.rel, self.pos = handle, size, rel, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
+        self.handle, self.size, self.rel, self.position = handle, size, rel, 0
 
     def readinto(self, buffer: Any) -> int:
-        wanted = min(len(buffer), self.size - self.pos)
+        wanted = min(len(buffer), self.size - self.position)
         if wanted <= 0:
             return 0
         with translated(self.rel):
-            data = self.handle.pread_bytes(self.pos, wanted)
+            data = self.handle.pread_bytes(self.position, wanted)
         buffer[: len(data)] = data
-        self.pos += len(data)
+        self.position += len(data)
         return len(data)
 
     def close(self) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
+from davgate.providers import SizedReader
 from davgate.providers.s3.client import translated
 
 # A seek this far ahead of the open body reads and drops the bytes between;
@@ -12,7 +12,7 @@ from davgate.providers.s3.client import translated
 SKIP_LIMIT = 256 * 1024
 
 
-class ObjectReader(io.RawIOBase):
+class ObjectReader(SizedReader):
     """One version of one object, read from where the caller seeked to.
 
     The GET made at open tells a missing object at once and serves a
@@ -35,22 +35,6 @@ class ObjectReader(io.RawIOBase):
         self.body: Any = response["Body"]
         self.body_position = 0  # where the open body continues
         self.position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self.position = base + offset
-        return self.position
 
     def read(self, size: int | None = -1) -> bytes:
         if self.closed:

@@ -10,7 +10,6 @@ at most ``depth`` requests of ``block`` bytes in flight, every status checked.
 
 from __future__ import annotations
 
-import io
 import logging
 import posixpath
 import stat
@@ -21,7 +20,7 @@ from collections.abc import Callable
 from paramiko.sftp import CMD_DATA, CMD_READ, CMD_STATUS, CMD_WRITE, SFTPError, int64
 
 from davgate import errors
-from davgate.providers import Entry, Upload
+from davgate.providers import Entry, SizedReader, Upload
 from davgate.providers.sftp.remote import paramiko, translated
 from davgate.providers.sftp.remote_ops import (
     advance_folders,
@@ -47,7 +46,7 @@ def status_error(sftp: paramiko.SFTPClient, msg: paramiko.Message) -> BaseExcept
     return None
 
 
-class SftpReader(io.RawIOBase):
+class SftpReader(SizedReader):
     """A seekable stream of one remote file that reads ahead from wherever it is read."""
 
     def __init__(self, sftp: paramiko.SFTPClient, release: Callable[[], None], path: str, rel: str, block: int) -> None:
@@ -60,26 +59,12 @@ class SftpReader(io.RawIOBase):
             raise errors.Conflict(rel, "a folder has no content")
         self.size = attrs.st_size or 0
         self.etag = entry_of("", attrs).etag  # of the version this stream reads
-        self.pos = 0
+        self.position = 0
         self.depth = max(2, READ_AHEAD // block)
         self.pending: deque[tuple[int, int]] = deque()  # (request number, offset), in file order
         self.arrived: dict[int, bytes | BaseException] = {}
         self.buffer, self.buffer_at = b"", 0
         self.next_offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -89,22 +74,22 @@ class SftpReader(io.RawIOBase):
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(self.block), b""))
-        if size == 0 or self.pos >= self.size:
+        if size == 0 or self.position >= self.size:
             return b""
-        start = self.pos - self.buffer_at
+        start = self.position - self.buffer_at
         if not 0 <= start < len(self.buffer):
             with translated(self.rel, self.sftp):
-                self.buffer, self.buffer_at, start = self.next_block(), self.pos, 0
+                self.buffer, self.buffer_at, start = self.next_block(), self.position, 0
         data = self.buffer[start : start + size]
-        self.pos += len(data)
+        self.position += len(data)
         return data
 
     def next_block(self) -> bytes:
         """The block that starts at ``pos``; restarts the read-ahead there if it is elsewhere."""
-        if not self.pending or self.pending[0][1] != self.pos:
+        if not self.pending or self.pending[0][1] != self.position:
             self.pending.clear()
             self.arrived.clear()
-            self.next_offset = self.pos
+            self.next_offset = self.position
         while len(self.pending) < self.depth and self.next_offset < self.size:
             length = min(self.block, self.size - self.next_offset)
             num = self.sftp._async_request(self, CMD_READ, self.file.handle, int64(self.next_offset), length)
