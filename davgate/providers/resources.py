@@ -47,6 +47,9 @@ def supports(mount: Mount, method: str) -> bool:
     return getattr(type(mount), method) is not getattr(Mount, method)
 
 
+LOCK_DISCOVERY = "{DAV:}lockdiscovery"
+
+
 class MountedResource(FollowingState):
     """What files and folders of a mount share."""
 
@@ -92,10 +95,26 @@ class MountedResource(FollowingState):
             return liveprops.permissions(self)
         if name == liveprops.RECORDED_TIME:
             raise DAVError(HTTP_NOT_FOUND)
+        if name == LOCK_DISCOVERY:
+            return self.lock_discovery()
         value = super().get_property_value(name)  # type: ignore[misc]
         if value is None and name in liveprops.QUOTA_PROPERTIES:
             raise DAVError(HTTP_NOT_FOUND)  # unknown: absent, not empty
         return value
+
+    def lock_discovery(self):
+        """WsgiDAV's lockdiscovery, or 404 when a lock's resource was removed meanwhile.
+
+        WsgiDAV looks up each lock's root again to write its href; a DELETE
+        racing the request leaves it nothing to look up (and it fails with a
+        500). The path is gone: 404 tells the truth, and the lock that
+        outlived its file is released when it would refuse someone.
+        """
+        manager = self.provider.lock_manager
+        for lock in manager.get_url_lock_list(self.get_ref_url()) if manager else ():
+            if self.provider.get_resource_inst(lock["root"], self.environ) is None:
+                raise DAVError(HTTP_NOT_FOUND)
+        return super().get_property_value(LOCK_DISCOVERY)  # type: ignore[misc]
 
     def set_property_value(self, name: str, value, *, dry_run: bool = False):
         if name in liveprops.TIME_PROPERTIES:
